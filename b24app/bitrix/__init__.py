@@ -1,0 +1,1 @@
+"""Everything that speaks to Bitrix24: REST, OAuth, payload parsing. No Flask here."""

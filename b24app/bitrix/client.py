@@ -1,0 +1,322 @@
+"""The one REST client: every call to a portal goes through here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import requests
+
+from b24app.bitrix.encoding import php_query
+from b24app.bitrix.errors import (
+    AccessDenied,
+    AuthFailed,
+    BitrixError,
+    MethodError,
+    OperationTimeLimit,
+    QueryLimitExceeded,
+    TokenExpired,
+    TransientError,
+)
+
+log = logging.getLogger(__name__)
+
+BATCH_LIMIT = 50
+PAGE_SIZE = 50
+# A batch travels as one request; a command longer than this goes out on its own instead.
+MAX_BATCH_COMMAND_CHARS = 8000
+USER_AGENT = "b24app-dedupe/0.1 (+https://github.com/)"
+
+
+class TokenSource(Protocol):
+    """Gives the access token of one user and refreshes it when the portal says it expired."""
+
+    def access_token(self) -> str:
+        """The current access token."""
+
+    def refresh(self, stale_token: str) -> str:
+        """A fresh access token after ``stale_token`` was refused (single-flight)."""
+
+
+@dataclass
+class BatchResult:
+    """Per-command results and errors of one ``batch`` call, keyed as the commands were."""
+
+    results: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
+    nexts: dict[str, int] = field(default_factory=dict)
+
+
+def _as_map(section: Any, keys: list[str]) -> dict[str, Any]:
+    """Batch sections come back as ``[]`` when empty, as a list for list commands, else a map."""
+    if isinstance(section, dict):
+        return {str(k): v for k, v in section.items()}
+    if isinstance(section, list):
+        if len(section) == len(keys):
+            return dict(zip(keys, section, strict=True))
+        return {}
+    return {}
+
+
+def raise_for_error(status: int, body: Any, text: str) -> None:
+    """Map an HTTP status and (possibly non-JSON) body to a typed error."""
+    code = ""
+    description = ""
+    if isinstance(body, dict) and "error" in body:
+        code = str(body.get("error") if body.get("error") not in (None, 0, "") else "")
+        description = str(body.get("error_description") or "")
+    if status == 401:
+        if code in ("expired_token", "invalid_token"):
+            raise TokenExpired(code, description, status=status)
+        raise AuthFailed(code or "NO_AUTH_FOUND", description, status=status)
+    if code == "QUERY_LIMIT_EXCEEDED":
+        raise QueryLimitExceeded(code, description, status=status)
+    if status == 429 or code == "OPERATION_TIME_LIMIT":
+        raise OperationTimeLimit(code or "OPERATION_TIME_LIMIT", description, status=status)
+    if status == 403 or code in ("ACCESS_DENIED", "INVALID_CREDENTIALS", "insufficient_scope"):
+        raise AccessDenied(code or "ACCESS_DENIED", description, status=status)
+    if status >= 500 or not isinstance(body, dict):
+        raise TransientError(code or f"HTTP_{status}", description or _snippet(text), status=status)
+    if "error" in body or status >= 400:
+        raise MethodError(code or f"HTTP_{status}", description, status=status)
+
+
+def _snippet(text: str) -> str:
+    return " ".join(text.split())[:200]
+
+
+class RestClient:
+    """Calls REST methods of one portal as one user (``auth`` parameter, JSON POST bodies)."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        client_endpoint: str,
+        tokens: TokenSource,
+        *,
+        timeout: float = 60.0,
+        max_rate_retries: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.session = session
+        self.base = client_endpoint if client_endpoint.endswith("/") else client_endpoint + "/"
+        self.tokens = tokens
+        self.timeout = timeout
+        self.max_rate_retries = max_rate_retries
+        self.sleep = sleep
+        self.requests_sent = 0
+
+    def _post(self, method: str, params: Mapping[str, Any], token: str) -> dict[str, Any]:
+        body = json.dumps({**params, "auth": token}, ensure_ascii=False).encode("utf-8")
+        self.requests_sent += 1
+        try:
+            response = self.session.post(
+                f"{self.base}{method}.json",
+                data=body,
+                headers={
+                    "Content-Type": "application/json; charset=utf-8",
+                    "Accept": "application/json",
+                    "User-Agent": USER_AGENT,
+                },
+                timeout=(10, self.timeout),
+                allow_redirects=False,
+            )
+        except requests.Timeout as exc:
+            raise TransientError("TIMEOUT", f"{method} did not answer in time") from exc
+        except requests.RequestException as exc:
+            raise TransientError("CONNECTION", f"{method}: {type(exc).__name__}") from exc
+        text = response.content.decode("utf-8", errors="replace")
+        try:
+            payload: Any = json.loads(text) if text.strip() else None
+        except ValueError:
+            payload = None
+        if 300 <= response.status_code < 400:
+            raise TransientError("REDIRECT", f"portal answered {response.status_code}")
+        raise_for_error(response.status_code, payload, text)
+        if not isinstance(payload, dict) or "result" not in payload:
+            raise TransientError("BAD_RESPONSE", _snippet(text))
+        return payload
+
+    def call_raw(
+        self, method: str, params: Mapping[str, Any] | None = None, *, idempotent: bool = True
+    ) -> dict[str, Any]:
+        """Call a method and return the whole answer (``result``, ``total``, ``next``, ``time``).
+
+        An expired token is refreshed and the call retried once. A rate-limit answer (never
+        executed) is retried with backoff; other transient faults only for idempotent calls.
+        """
+        params = dict(params or {})
+        token = self.tokens.access_token()
+        refreshed = False
+        attempt = 0
+        while True:
+            try:
+                return self._post(method, params, token)
+            except TokenExpired as exc:
+                if refreshed:
+                    raise AuthFailed(
+                        exc.code, "the portal refused a freshly refreshed token"
+                    ) from exc
+                token = self.tokens.refresh(token)
+                refreshed = True
+            except QueryLimitExceeded:
+                attempt += 1
+                if attempt > self.max_rate_retries:
+                    raise
+                self.sleep(min(30.0, 0.5 * 2**attempt) * (0.5 + random.random() / 2))
+            except TransientError as exc:
+                attempt += 1
+                if not idempotent or exc.code == "REDIRECT" or attempt > 2:
+                    raise
+                self.sleep(min(10.0, 0.5 * 2**attempt) * (0.5 + random.random() / 2))
+
+    def call(
+        self, method: str, params: Mapping[str, Any] | None = None, *, idempotent: bool = True
+    ) -> Any:
+        """Call a method and return its ``result``."""
+        return self.call_raw(method, params, idempotent=idempotent)["result"]
+
+    def batch(
+        self, commands: Mapping[str, tuple[str, Mapping[str, Any]]], *, halt: bool = False
+    ) -> BatchResult:
+        """Run up to 50 commands in one ``batch`` request, results kept per command key."""
+        if len(commands) > BATCH_LIMIT:
+            raise ValueError(f"a batch holds at most {BATCH_LIMIT} commands")
+        keys = list(commands)
+        cmd = {
+            key: f"{method}?{php_query(params)}" if params else method
+            for key, (method, params) in commands.items()
+        }
+        result = self.call("batch", {"halt": 1 if halt else 0, "cmd": cmd})
+        if not isinstance(result, dict):
+            raise TransientError("BAD_RESPONSE", "batch answered without its result sections")
+        out = BatchResult(
+            results=_as_map(result.get("result"), keys),
+            errors={
+                k: v if isinstance(v, dict) else {"error": str(v)}
+                for k, v in _as_map(result.get("result_error"), keys).items()
+            },
+        )
+        for key, value in _as_map(result.get("result_total"), keys).items():
+            out.totals[key] = int(value or 0)
+        for key, value in _as_map(result.get("result_next"), keys).items():
+            out.nexts[key] = int(value or 0)
+        return out
+
+    def batch_all(
+        self, commands: Mapping[str, tuple[str, Mapping[str, Any]]], *, halt: bool = False
+    ) -> BatchResult:
+        """Any number of commands, sent 50 to a ``batch``; one too long goes on its own."""
+        merged = BatchResult()
+        chunk: dict[str, tuple[str, Mapping[str, Any]]] = {}
+
+        def flush() -> None:
+            if chunk:
+                part = self.batch(chunk, halt=halt)
+                merged.results.update(part.results)
+                merged.errors.update(part.errors)
+                merged.totals.update(part.totals)
+                merged.nexts.update(part.nexts)
+                chunk.clear()
+
+        for key, (method, params) in commands.items():
+            if len(php_query(params)) > MAX_BATCH_COMMAND_CHARS:
+                try:
+                    answer = self.call_raw(method, params, idempotent=False)
+                except BitrixError as exc:
+                    merged.errors[key] = {"error": exc.code, "error_description": exc.description}
+                else:
+                    merged.results[key] = answer["result"]
+                continue
+            chunk[key] = (method, params)
+            if len(chunk) == BATCH_LIMIT:
+                flush()
+        flush()
+        return merged
+
+    def iter_keyset(
+        self,
+        method: str,
+        *,
+        select: list[str],
+        filter: Mapping[str, Any] | None = None,
+        id_field: str = "ID",
+        expected_total: int | None = None,
+        pages_per_batch: int = BATCH_LIMIT,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Read a whole list by ID keyset (``>ID``, ``start=-1``), pages chained inside ``batch``.
+
+        Each sub-command filters on the previous page's last ID through ``$result[...]``, so a
+        batch can only run on while pages are full. A short page ends the read unless fewer
+        records than ``expected_total`` were seen, in which case the read resumes from the
+        last ID until a page comes back empty. Only IDs above the last one seen are accepted,
+        so a record is never yielded twice, and a full page with nothing new is an error,
+        never a loop.
+        """
+        last_id = 0
+        seen = 0
+        while True:
+            commands: dict[str, tuple[str, Mapping[str, Any]]] = {}
+            for n in range(pages_per_batch):
+                after: Any = (
+                    last_id if n == 0 else f"$result[p{n - 1}][{PAGE_SIZE - 1}][{id_field}]"
+                )
+                commands[f"p{n}"] = (
+                    method,
+                    {
+                        "order": {id_field: "ASC"},
+                        "filter": {**(filter or {}), f">{id_field}": after},
+                        "select": select,
+                        "start": -1,
+                    },
+                )
+            outcome = self.batch(commands, halt=True)
+            for n in range(pages_per_batch):
+                key = f"p{n}"
+                if key in outcome.errors:
+                    # Pages after a short one are never read, so this is a real failure.
+                    error = outcome.errors[key]
+                    raise_for_error(
+                        int(error.get("status") or 400),
+                        {
+                            "error": str(error.get("error") or "BATCH_COMMAND_FAILED"),
+                            "error_description": str(error.get("error_description") or ""),
+                        },
+                        "",
+                    )
+                rows = _rows(outcome.results.get(key))
+                fresh = [row for row in rows if _int(row.get(id_field)) > last_id]
+                if rows and not fresh:
+                    raise MethodError("PAGING_STALLED", f"{method} returned no new records")
+                if fresh:
+                    last_id = max(_int(row.get(id_field)) for row in fresh)
+                    seen += len(fresh)
+                    yield fresh
+                if len(rows) < PAGE_SIZE:
+                    if not rows or expected_total is None or seen >= expected_total:
+                        return
+                    break  # a short page before the expected end: resume from last_id
+
+
+def _rows(page: Any) -> list[dict[str, Any]]:
+    if isinstance(page, dict) and isinstance(page.get("items"), list):
+        return [row for row in page["items"] if isinstance(row, dict)]
+    if isinstance(page, list):
+        return [row for row in page if isinstance(row, dict)]
+    return []
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+__all__ = ["BatchResult", "BitrixError", "RestClient", "TokenSource", "raise_for_error"]

@@ -1,0 +1,118 @@
+"""Settings read from the environment, checked once at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_OAUTH_SERVERS = ("https://oauth.bitrix.info", "https://oauth.bitrix24.tech")
+JSSDK_VERSION = "2.2.0"
+DEFAULT_JSSDK_URL = (
+    f"https://cdn.jsdelivr.net/npm/@bitrix24/b24jssdk@{JSSDK_VERSION}/dist/umd/index.min.js"
+)
+# sha384 of dist/umd/index.min.js of @bitrix24/b24jssdk 2.2.0 as published on the npm registry.
+DEFAULT_JSSDK_INTEGRITY = "sha384-QFkkSEFRZAveAJ3+YS9+2cH6Rh+CTaU+zTRZYu7jiTHhalF2T/EbLm623tOIBgV9"
+
+REQUIRED = ("B24_CLIENT_ID", "B24_CLIENT_SECRET", "B24_APP_URL", "SECRET_KEY")
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app reads from its environment."""
+
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    app_url: str = ""
+    secret_key: str = field(default="", repr=False)
+    database_url: str = ""
+    oauth_servers: tuple[str, ...] = DEFAULT_OAUTH_SERVERS
+    redis_url: str = ""
+    allow_insecure: bool = False
+    session_ttl: int = 8 * 3600
+    jssdk_url: str = DEFAULT_JSSDK_URL
+    jssdk_integrity: str = DEFAULT_JSSDK_INTEGRITY
+    jssdk_file: str = ""
+    run_worker: bool = True
+    max_merge_groups: int = 500
+    max_group_size: int = 50
+    http_timeout: float = 60.0
+
+    @property
+    def default_oauth_server(self) -> str:
+        """The OAuth server used when a payload names none we trust."""
+        return self.oauth_servers[0]
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _origin_list(raw: str) -> tuple[str, ...]:
+    origins = tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+    if not origins:
+        raise ConfigError("B24_OAUTH_SERVERS is set but names no server")
+    return origins
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    instance_path: str | Path = "instance",
+) -> Settings:
+    """Read settings from ``env`` (default: the process environment) plus explicit overrides.
+
+    Overrides (used by tests and the demo) may name any Settings field; with overrides
+    given the required variables may be absent.
+    """
+    env = os.environ if env is None else env
+    overrides = dict(overrides or {})
+    if not overrides:
+        missing = [name for name in REQUIRED if not env.get(name)]
+        if missing:
+            raise ConfigError(f"missing required environment variable {missing[0]}")
+    default_db = f"sqlite:///{Path(instance_path).resolve() / 'b24app.sqlite3'}"
+    try:
+        settings = Settings(
+            client_id=env.get("B24_CLIENT_ID", ""),
+            client_secret=env.get("B24_CLIENT_SECRET", ""),
+            app_url=env.get("B24_APP_URL", "").rstrip("/"),
+            secret_key=env.get("SECRET_KEY", ""),
+            database_url=env.get("DATABASE_URL") or default_db,
+            oauth_servers=_origin_list(env["B24_OAUTH_SERVERS"])
+            if env.get("B24_OAUTH_SERVERS")
+            else DEFAULT_OAUTH_SERVERS,
+            redis_url=env.get("REDIS_URL", ""),
+            allow_insecure=_flag(env.get("B24_ALLOW_INSECURE")),
+            session_ttl=int(env.get("B24_SESSION_TTL", 8 * 3600)),
+            jssdk_url=env.get("B24_JSSDK_URL") or DEFAULT_JSSDK_URL,
+            jssdk_integrity=env.get("B24_JSSDK_INTEGRITY", DEFAULT_JSSDK_INTEGRITY)
+            if env.get("B24_JSSDK_URL") is None
+            else env.get("B24_JSSDK_INTEGRITY", ""),
+            jssdk_file=env.get("B24_JSSDK_FILE", ""),
+            run_worker=not _flag(env.get("B24_NO_WORKER")),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"malformed setting: {exc}") from exc
+    known = {f.name for f in fields(Settings)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ConfigError(f"unknown setting override {sorted(unknown)[0]}")
+    if "oauth_servers" in overrides:
+        overrides["oauth_servers"] = tuple(s.rstrip("/") for s in overrides["oauth_servers"])
+    if "app_url" in overrides:
+        overrides["app_url"] = str(overrides["app_url"]).rstrip("/")
+    settings = replace(settings, **overrides)
+    for attr, variable in zip(
+        ("client_id", "client_secret", "app_url", "secret_key"), REQUIRED, strict=True
+    ):
+        if not getattr(settings, attr):
+            raise ConfigError(f"missing required environment variable {variable}")
+    return settings

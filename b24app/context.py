@@ -1,0 +1,81 @@
+"""The app's long-lived parts, built once per process and shared by web and jobs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from b24app.bitrix.auth import UserTokens
+from b24app.bitrix.client import RestClient
+from b24app.bitrix.oauth import OAuthServer, VerifiedToken, pick_oauth_server
+from b24app.config import Settings
+from b24app.storage.db import Database, Portal
+
+
+@dataclass
+class VerificationCache:
+    """Verified tokens, kept for the lifetime of the token they verified."""
+
+    entries: dict[tuple[str, str, str], VerifiedToken] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    max_entries: int = 10_000
+
+    def get(self, key: tuple[str, str, str]) -> VerifiedToken | None:
+        """A still-valid verification, if any."""
+        with self.lock:
+            hit = self.entries.get(key)
+            if hit and hit.expires_at > time.time():
+                return hit
+            self.entries.pop(key, None)
+            return None
+
+    def put(self, key: tuple[str, str, str], value: VerifiedToken) -> None:
+        """Remember a verification."""
+        with self.lock:
+            if len(self.entries) >= self.max_entries:
+                now = time.time()
+                for stale in [k for k, v in self.entries.items() if v.expires_at <= now]:
+                    del self.entries[stale]
+                if len(self.entries) >= self.max_entries:
+                    self.entries.clear()
+            self.entries[key] = value
+
+
+class AppContext:
+    """Settings, database and the one pooled HTTP session every outbound call uses."""
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+        self.http = requests.Session()
+        adapter = HTTPAdapter(pool_connections=32, pool_maxsize=32)
+        self.http.mount("http://", adapter)
+        self.http.mount("https://", adapter)
+        self.verifications = VerificationCache()
+
+    def oauth_server(self, named: str | None = None) -> OAuthServer:
+        """The trusted OAuth server a payload names, or the default one."""
+        origin = pick_oauth_server(named, self.settings.oauth_servers)
+        return OAuthServer(
+            origin,
+            self.settings.client_id,
+            self.settings.client_secret,
+            session=self.http,
+        )
+
+    def user_tokens(self, portal: Portal, user_id: int) -> UserTokens:
+        """The token source of one user of one portal."""
+        return UserTokens(self.db, self.oauth_server(portal.server_endpoint), portal, user_id)
+
+    def rest(self, portal: Portal, user_id: int) -> RestClient:
+        """A REST client acting as that user on that portal."""
+        return RestClient(
+            self.http,
+            portal.client_endpoint,
+            self.user_tokens(portal, user_id),
+            timeout=self.settings.http_timeout,
+        )

@@ -1,0 +1,244 @@
+"""Installing, opening and uninstalling the app on a portal. No Flask here."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from dataclasses import dataclass
+
+from b24app.bitrix.client import RestClient
+from b24app.bitrix.errors import BitrixError, VerificationError
+from b24app.bitrix.oauth import VerifiedToken
+from b24app.bitrix.payloads import EventPost, FramePost, portal_address
+from b24app.context import AppContext
+from b24app.dedupe import region_for_language
+from b24app.storage.db import Portal
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A placement the app registers, with its titles."""
+
+    placement: str
+    titles: dict[str, str]
+
+
+PLACEMENTS = (
+    Binding(
+        "CRM_CONTACT_LIST_TOOLBAR",
+        {"en": "Find duplicates", "ru": "Найти дубликаты", "de": "Duplikate finden"},
+    ),
+    Binding(
+        "CRM_CONTACT_LIST_MENU",
+        {
+            "en": "Find duplicates of this record",
+            "ru": "Найти дубликаты этой записи",
+            "de": "Duplikate dieses Eintrags finden",
+        },
+    ),
+)
+EVENTS = ("ONAPPUNINSTALL", "ONAPPUPDATE")
+
+
+def secrets_equal(a: str | None, b: str | None) -> bool:
+    """Constant-time comparison of two secrets; absent values never match."""
+    if not a or not b:
+        return False
+    return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
+
+
+def verify_frame(ctx: AppContext, post: FramePost) -> VerifiedToken:
+    """Confirm a frame POST through the trusted OAuth server's ``app.info`` (cached per token)."""
+    digest = hashlib.sha256(post.auth_id.encode("utf-8")).hexdigest()
+    key = (digest, post.member_id, post.address.domain)
+    cached = ctx.verifications.get(key)
+    if cached is None:
+        server = ctx.oauth_server(post.server_endpoint)
+        cached = server.verify(post.auth_id, member_id=post.member_id, domain=post.address.domain)
+        ctx.verifications.put(key, cached)
+    portal = ctx.db.get_portal(member_id=post.member_id)
+    if (
+        portal is not None
+        and post.application_token
+        and portal.application_token
+        and not secrets_equal(post.application_token, portal.application_token)
+    ):
+        raise VerificationError("application_token_mismatch", 403)
+    return cached
+
+
+def store_frame_user(
+    ctx: AppContext, post: FramePost, verified: VerifiedToken, *, installer: bool
+) -> Portal:
+    """Save (or refresh) the portal record and the opening user's tokens."""
+    server = ctx.oauth_server(post.server_endpoint)
+    portal = ctx.db.upsert_portal(
+        member_id=post.member_id,
+        domain=post.address.domain,
+        scheme=post.address.scheme,
+        client_endpoint=post.address.client_endpoint,
+        server_endpoint=f"{server.origin}/rest/",
+        language=post.lang if installer else None,
+        phone_region=region_for_language(post.lang) if installer else None,
+        application_token=post.application_token or None,
+    )
+    ctx.db.store_token(
+        portal_id=portal.id,
+        user_id=verified.user_id,
+        access_token=post.auth_id,
+        refresh_token=post.refresh_id,
+        expires_at=time.time() + post.auth_expires,
+        is_installer=installer,
+    )
+    return portal
+
+
+def set_up_portal(ctx: AppContext, portal: Portal, admin_user_id: int) -> list[str]:
+    """Bind the placements and event handlers that are missing; returns what failed."""
+    client = ctx.rest(portal, admin_user_id)
+    failures: list[str] = []
+    app_url = ctx.settings.app_url
+    try:
+        _bind_placements(client, f"{app_url}/app")
+    except BitrixError as exc:
+        failures.append(f"placement.bind: {exc.code} {exc.description}".strip())
+    try:
+        _bind_events(client, f"{app_url}/events")
+    except BitrixError as exc:
+        failures.append(f"event.bind: {exc.code} {exc.description}".strip())
+    if failures:
+        ctx.db.update_portal(portal.id, setup_error="; ".join(failures)[:2000])
+    else:
+        ctx.db.mark_installed(portal.id)
+    return failures
+
+
+def _bound_placements(client: RestClient) -> set[tuple[str, str]]:
+    bound = client.call("placement.get")
+    pairs = set()
+    for item in bound if isinstance(bound, list) else []:
+        if isinstance(item, dict):
+            pairs.add((str(item.get("placement") or "").upper(), str(item.get("handler") or "")))
+    return pairs
+
+
+def _bind_placements(client: RestClient, handler: str) -> None:
+    bound = _bound_placements(client)
+    for binding in PLACEMENTS:
+        if (binding.placement, handler) in bound:
+            continue
+        try:
+            client.call(
+                "placement.bind",
+                {
+                    "PLACEMENT": binding.placement,
+                    "HANDLER": handler,
+                    "TITLE": binding.titles["en"],
+                    "LANG_ALL": {lang: {"TITLE": title} for lang, title in binding.titles.items()},
+                },
+                idempotent=False,
+            )
+        except BitrixError:
+            # "Already bound" has no documented code: believe placement.get, not the error.
+            if (binding.placement, handler) not in _bound_placements(client):
+                raise
+
+
+def _bound_events(client: RestClient) -> set[tuple[str, str]]:
+    bound = client.call("event.get")
+    pairs = set()
+    for item in bound if isinstance(bound, list) else []:
+        if isinstance(item, dict):
+            pairs.add((str(item.get("event") or "").upper(), str(item.get("handler") or "")))
+    return pairs
+
+
+def _bind_events(client: RestClient, handler: str) -> None:
+    bound = _bound_events(client)
+    for event in EVENTS:
+        if (event, handler) in bound:
+            continue
+        try:
+            client.call("event.bind", {"event": event, "handler": handler}, idempotent=False)
+        except BitrixError:
+            if (event, handler) not in _bound_events(client):
+                raise
+
+
+def install_from_event(ctx: AppContext, event: EventPost) -> Portal:
+    """The server-to-server install (ONAPPINSTALL shape): verify, store, set up."""
+    if not event.access_token or not event.refresh_token:
+        raise VerificationError("missing_tokens", 400)
+    address = portal_address(
+        event.domain,
+        "0" if event.client_endpoint.startswith("http://") else "1",
+        allow_insecure=ctx.settings.allow_insecure,
+    )
+    server = ctx.oauth_server(event.server_endpoint)
+    verified = server.verify(event.access_token, member_id=event.member_id, domain=address.domain)
+    language = str(event.data.get("LANGUAGE_ID") or "").lower() or None
+    portal = ctx.db.upsert_portal(
+        member_id=event.member_id,
+        domain=address.domain,
+        scheme=address.scheme,
+        client_endpoint=address.client_endpoint,
+        server_endpoint=f"{server.origin}/rest/",
+        language=language,
+        phone_region=region_for_language(language),
+        application_token=event.application_token,
+    )
+    version = str(event.data.get("VERSION") or "") or None
+    if version:
+        ctx.db.update_portal(portal.id, app_version=version)
+    ctx.db.store_token(
+        portal_id=portal.id,
+        user_id=verified.user_id,
+        access_token=event.access_token,
+        refresh_token=event.refresh_token,
+        expires_at=time.time() + event.expires_in,
+        is_installer=True,
+    )
+    failures = set_up_portal(ctx, portal, verified.user_id)
+    if failures:
+        raise VerificationError("setup_failed", 502)
+    fresh = ctx.db.get_portal(portal_id=portal.id)
+    assert fresh is not None
+    return fresh
+
+
+def handle_event(ctx: AppContext, event: EventPost) -> str:
+    """Act on a verified event; returns what was done (for the log, never a secret)."""
+    if event.event == "ONAPPINSTALL":
+        install_from_event(ctx, event)
+        return "installed"
+    portal = ctx.db.get_portal(member_id=event.member_id)
+    if portal is None:
+        return "ignored: unknown member"
+    if event.event == "ONAPPUPDATE" and event.access_token:
+        # An update may carry a new application_token: trust it only after app.info agrees.
+        address = portal_address(
+            event.domain or portal.domain,
+            "0" if portal.scheme == "http" else "1",
+            allow_insecure=ctx.settings.allow_insecure,
+        )
+        server = ctx.oauth_server(event.server_endpoint or portal.server_endpoint)
+        server.verify(event.access_token, member_id=portal.member_id, domain=address.domain)
+        ctx.db.update_portal(
+            portal.id,
+            application_token=event.application_token,
+            domain=address.domain,
+            app_version=str(event.data.get("VERSION") or "") or portal.app_version,
+        )
+        return "updated"
+    if not secrets_equal(event.application_token, portal.application_token):
+        log.warning("security: event %s with a wrong application_token ignored", event.event)
+        return "ignored: application_token mismatch"
+    if event.event == "ONAPPUNINSTALL":
+        purge = str(event.data.get("CLEAN") or "0").strip() == "1"
+        ctx.db.uninstall_portal(portal.id, purge=purge)
+        return "uninstalled"
+    return "ignored: unhandled event"

@@ -1,0 +1,1 @@
+"""Background work: scans and merges, their state kept in the database."""

@@ -1,0 +1,211 @@
+"""The job worker: claims queued jobs from the database and runs them, one at a time per thread.
+
+Every process of the app may run one (gunicorn starts several); a job is claimed by exactly
+one of them through a compare-and-swap on its row, and its state lives only in the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import Any
+
+from b24app.bitrix.errors import (
+    AuthFailed,
+    BitrixError,
+    OperationTimeLimit,
+    QueryLimitExceeded,
+)
+from b24app.context import AppContext
+from b24app.jobs.scan import SCANNABLE, Cancelled, run_scan
+from b24app.merge import merge_group
+from b24app.storage.db import Job
+
+log = logging.getLogger(__name__)
+
+# A running job whose worker has not reported for this long is taken over by another.
+STALE_AFTER = 120.0
+POLL_SECONDS = 1.0
+
+
+class Worker:
+    """A daemon thread that runs queued jobs until the process ends."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.pid = os.getpid()
+
+    def start(self) -> None:
+        """Start the thread (once per process)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name="b24app-worker", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to end after its current job."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def wake(self) -> None:
+        """A job was queued: look now instead of at the next poll."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:  # the loop must outlive any single failure
+                log.exception("worker loop failed")
+                worked = False
+            if not worked:
+                self._wake.wait(POLL_SECONDS)
+                self._wake.clear()
+
+    def run_once(self) -> bool:
+        """Claim and run one job; False when none was waiting."""
+        stale_before = time.time() - STALE_AFTER
+        for job_id in self.ctx.db.queued_job_ids(stale_before=stale_before):
+            job = self.ctx.db.claim_job(job_id, self.name, stale_before=stale_before)
+            if job is not None:
+                self.run(job)
+                return True
+        return False
+
+    def run(self, job: Job) -> None:
+        """Run a claimed job to its end, recording the outcome."""
+        db = self.ctx.db
+        portal = db.get_portal(portal_id=job.portal_id)
+        if portal is None or portal.state == "uninstalled":
+            db.finish_job(
+                job.id,
+                self.name,
+                "failed",
+                error_code="portal_uninstalled",
+                error_message="The app was removed from this Bitrix24 portal.",
+            )
+            return
+
+        def beat(**values: Any) -> bool:
+            return db.heartbeat(job.id, self.name, **values)
+
+        client = self.ctx.rest(portal, job.user_id)
+        try:
+            if job.kind == "scan":
+                if job.entity_type_id not in SCANNABLE:
+                    raise BitrixError("unsupported_entity_type", "this type cannot be scanned yet")
+                run_scan(db, client, portal, job, beat)
+            else:
+                self._run_merge(job, client, portal.base_url, beat)
+        except Cancelled:
+            current = db.get_job(job.id)
+            if current is not None and current.status == "running":
+                db.finish_job(job.id, self.name, "cancelled")
+            return
+        except AuthFailed as exc:
+            db.finish_job(
+                job.id,
+                self.name,
+                "failed",
+                error_code=exc.code if exc.code == "reauth_required" else "auth_failed",
+                error_message="Bitrix24 no longer accepts this user's authorisation; "
+                "open the app again from Bitrix24.",
+            )
+            return
+        except (QueryLimitExceeded, OperationTimeLimit) as exc:
+            db.finish_job(
+                job.id,
+                self.name,
+                "failed",
+                error_code="rate_limited",
+                error_message=f"Bitrix24 kept refusing calls because of its limits ({exc.code}).",
+            )
+            return
+        except BitrixError as exc:
+            db.finish_job(
+                job.id,
+                self.name,
+                "failed",
+                error_code=exc.code or "bitrix_error",
+                error_message=exc.description or "Bitrix24 answered with an error.",
+            )
+            return
+        except Exception:
+            log.exception("job %s failed", job.id)
+            db.finish_job(
+                job.id,
+                self.name,
+                "failed",
+                error_code="internal_error",
+                error_message="The job failed unexpectedly; it has been logged.",
+            )
+            return
+        db.finish_job(job.id, self.name, "done")
+
+    def _run_merge(self, job: Job, client: Any, portal_base: str, beat: Any) -> None:
+        db = self.ctx.db
+        items = db.merge_items(job.id)
+        done = sum(1 for item in items if item["status"] not in ("pending", "calling"))
+        for item in items:
+            position = item["position"]
+            if item["status"] == "calling":
+                # We may have died mid-call: the merge may have happened. Never call twice.
+                db.set_merge_item(
+                    job.id,
+                    position,
+                    status="ERROR",
+                    error_code="interrupted",
+                    error_message="The app stopped while merging this group; check the records "
+                    "in Bitrix24 before merging them again.",
+                    finished_at=time.time(),
+                )
+                done += 1
+                continue
+            if item["status"] != "pending":
+                continue
+            if not beat(progress_done=done):
+                raise Cancelled
+            db.set_merge_item(job.id, position, status="calling")
+            try:
+                outcome = merge_group(client, portal_base, job.entity_type_id, item["entity_ids"])
+            except (QueryLimitExceeded, OperationTimeLimit, AuthFailed):
+                # The call was refused before it ran: the group is still pending.
+                db.set_merge_item(job.id, position, status="pending")
+                raise
+            db.set_merge_item(
+                job.id,
+                position,
+                status=outcome.status,
+                kept_id=outcome.kept_id,
+                merged_ids=outcome.merged_ids,
+                manual_merge_url=outcome.manual_merge_url,
+                error_code=outcome.error_code,
+                error_message=outcome.error_message,
+                finished_at=time.time(),
+            )
+            done += 1
+        beat(progress_done=done)
+
+
+_workers: dict[int, Worker] = {}
+_guard = threading.Lock()
+
+
+def ensure_worker(ctx: AppContext) -> Worker:
+    """The worker of this process, started on first use (and again after a fork)."""
+    with _guard:
+        worker = _workers.get(id(ctx))
+        if worker is None or worker.pid != os.getpid():
+            worker = Worker(ctx)
+            _workers[id(ctx)] = worker
+            worker.start()
+        return worker

@@ -1,0 +1,726 @@
+"""The one gateway to the database: portals, tokens, jobs and their results."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.exc import IntegrityError
+
+from b24app.storage.schema import (
+    jobs,
+    merge_claims,
+    merge_items,
+    metadata,
+    portals,
+    scan_groups,
+    tokens,
+)
+
+ACTIVE_JOB_STATES = ("queued", "running")
+
+
+@dataclass(frozen=True)
+class Portal:
+    """An installation of the app on one Bitrix24 portal."""
+
+    id: int
+    member_id: str
+    domain: str
+    scheme: str
+    client_endpoint: str
+    server_endpoint: str
+    application_token: str | None
+    language: str | None
+    phone_region: str | None
+    state: str
+    app_version: str | None
+    setup_error: str | None
+
+    @property
+    def base_url(self) -> str:
+        """The portal's own origin, e.g. https://portal.bitrix24.com."""
+        return f"{self.scheme}://{self.domain}"
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    """One Bitrix24 user's OAuth tokens for one portal."""
+
+    portal_id: int
+    user_id: int
+    access_token: str
+    refresh_token: str
+    expires_at: float
+    version: int
+    status: str
+    is_installer: bool
+
+
+@dataclass(frozen=True)
+class Job:
+    """A background scan or merge."""
+
+    id: str
+    portal_id: int
+    user_id: int
+    kind: str
+    entity_type_id: int
+    params: dict[str, Any]
+    status: str
+    progress_done: int
+    progress_total: int | None
+    groups_total: int
+    error_code: str | None
+    error_message: str | None
+    stats: dict[str, Any] | None
+    cancel_requested: bool
+    claimed_by: str | None
+    heartbeat_at: float | None
+    created_at: float
+
+
+class ClaimConflict(Exception):
+    """An entity ID is already held by an active merge job."""
+
+
+def _portal(row: RowMapping) -> Portal:
+    return Portal(
+        id=row["id"],
+        member_id=row["member_id"],
+        domain=row["domain"],
+        scheme=row["scheme"],
+        client_endpoint=row["client_endpoint"],
+        server_endpoint=row["server_endpoint"],
+        application_token=row["application_token"],
+        language=row["language"],
+        phone_region=row["phone_region"],
+        state=row["state"],
+        app_version=row["app_version"],
+        setup_error=row["setup_error"],
+    )
+
+
+def _token(row: RowMapping) -> TokenPair:
+    return TokenPair(
+        portal_id=row["portal_id"],
+        user_id=row["user_id"],
+        access_token=row["access_token"],
+        refresh_token=row["refresh_token"],
+        expires_at=row["expires_at"],
+        version=row["version"],
+        status=row["status"],
+        is_installer=bool(row["is_installer"]),
+    )
+
+
+def _job(row: RowMapping) -> Job:
+    return Job(
+        id=row["id"],
+        portal_id=row["portal_id"],
+        user_id=row["user_id"],
+        kind=row["kind"],
+        entity_type_id=row["entity_type_id"],
+        params=dict(row["params"] or {}),
+        status=row["status"],
+        progress_done=row["progress_done"],
+        progress_total=row["progress_total"],
+        groups_total=row["groups_total"],
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        stats=row["stats"],
+        cancel_requested=bool(row["cancel_requested"]),
+        claimed_by=row["claimed_by"],
+        heartbeat_at=row["heartbeat_at"],
+        created_at=row["created_at"],
+    )
+
+
+class Database:
+    """Typed operations over the app's tables; every write runs in its own transaction."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        if url.startswith("sqlite"):
+            # Several threads (request handlers, the job worker) share the file.
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        self.engine: Engine = sa.create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            # pysqlite's own transactions break SAVEPOINT; take them over (SQLAlchemy's recipe).
+            sa.event.listen(self.engine, "begin", _sqlite_begin)
+
+    def create_tables(self) -> None:
+        """Create any missing table (idempotent)."""
+        metadata.create_all(self.engine)
+
+    def ping(self) -> None:
+        """Raise unless the database answers."""
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A connection inside a transaction."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- portals -------------------------------------------------------------------------
+
+    def get_portal(
+        self, *, member_id: str | None = None, portal_id: int | None = None
+    ) -> Portal | None:
+        """Look a portal up by member_id or by our own ID."""
+        query = sa.select(portals)
+        if member_id is not None:
+            query = query.where(portals.c.member_id == member_id)
+        elif portal_id is not None:
+            query = query.where(portals.c.id == portal_id)
+        else:
+            raise ValueError("member_id or portal_id is required")
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return _portal(row) if row else None
+
+    def upsert_portal(
+        self,
+        *,
+        member_id: str,
+        domain: str,
+        scheme: str,
+        client_endpoint: str,
+        server_endpoint: str,
+        language: str | None = None,
+        phone_region: str | None = None,
+        application_token: str | None = None,
+    ) -> Portal:
+        """Create the one record per member_id, or refresh what changed on it."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            row = (
+                conn.execute(sa.select(portals).where(portals.c.member_id == member_id))
+                .mappings()
+                .first()
+            )
+            values: dict[str, Any] = {
+                "domain": domain,
+                "scheme": scheme,
+                "client_endpoint": client_endpoint,
+                "server_endpoint": server_endpoint,
+                "updated_at": now,
+            }
+            if language:
+                values["language"] = language
+            if application_token:
+                values["application_token"] = application_token
+            if row is None:
+                values.update(
+                    member_id=member_id,
+                    created_at=now,
+                    state="new",
+                    phone_region=phone_region,
+                )
+                try:
+                    with conn.begin_nested():
+                        conn.execute(sa.insert(portals).values(**values))
+                except IntegrityError:
+                    # Another request inserted it first: update that record instead.
+                    row = (
+                        conn.execute(sa.select(portals).where(portals.c.member_id == member_id))
+                        .mappings()
+                        .first()
+                    )
+                    for key in ("member_id", "created_at", "state", "phone_region"):
+                        values.pop(key, None)
+            if row is not None:
+                if row["state"] == "uninstalled":
+                    values["state"] = "new"
+                conn.execute(
+                    sa.update(portals).where(portals.c.member_id == member_id).values(**values)
+                )
+            fresh = (
+                conn.execute(sa.select(portals).where(portals.c.member_id == member_id))
+                .mappings()
+                .one()
+            )
+        return _portal(fresh)
+
+    def update_portal(self, portal_id: int, **values: Any) -> None:
+        """Set columns of one portal."""
+        values["updated_at"] = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(portals).where(portals.c.id == portal_id).values(**values))
+
+    def mark_installed(self, portal_id: int) -> None:
+        """Record that set-up completed."""
+        now = time.time()
+        self.update_portal(portal_id, state="installed", installed_at=now, setup_error=None)
+
+    def uninstall_portal(self, portal_id: int, *, purge: bool) -> None:
+        """Wipe a portal's tokens, fail its active jobs and (with purge) drop its data."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(tokens).where(tokens.c.portal_id == portal_id))
+            conn.execute(
+                sa.update(jobs)
+                .where(jobs.c.portal_id == portal_id, jobs.c.status.in_(ACTIVE_JOB_STATES))
+                .values(
+                    status="failed",
+                    error_code="portal_uninstalled",
+                    error_message="The app was removed from this Bitrix24 portal.",
+                    finished_at=now,
+                    cancel_requested=True,
+                )
+            )
+            conn.execute(sa.delete(merge_claims).where(merge_claims.c.portal_id == portal_id))
+            if purge:
+                job_ids = sa.select(jobs.c.id).where(jobs.c.portal_id == portal_id)
+                conn.execute(sa.delete(scan_groups).where(scan_groups.c.job_id.in_(job_ids)))
+                conn.execute(sa.delete(merge_items).where(merge_items.c.job_id.in_(job_ids)))
+                conn.execute(sa.delete(jobs).where(jobs.c.portal_id == portal_id))
+            conn.execute(
+                sa.update(portals)
+                .where(portals.c.id == portal_id)
+                .values(state="uninstalled", application_token=None, updated_at=now)
+            )
+
+    # -- tokens --------------------------------------------------------------------------
+
+    def get_token(self, portal_id: int, user_id: int) -> TokenPair | None:
+        """The stored pair of one user on one portal."""
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    sa.select(tokens).where(
+                        tokens.c.portal_id == portal_id, tokens.c.user_id == user_id
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return _token(row) if row else None
+
+    def get_installer_token(self, portal_id: int) -> TokenPair | None:
+        """The pair of the admin who installed the app (for set-up work)."""
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    sa.select(tokens)
+                    .where(tokens.c.portal_id == portal_id, tokens.c.is_installer.is_(True))
+                    .order_by(tokens.c.updated_at.desc())
+                )
+                .mappings()
+                .first()
+            )
+        return _token(row) if row else None
+
+    def store_token(
+        self,
+        *,
+        portal_id: int,
+        user_id: int,
+        access_token: str,
+        refresh_token: str,
+        expires_at: float,
+        scope: str | None = None,
+        is_installer: bool = False,
+    ) -> TokenPair:
+        """Save a pair received from the portal (frame POST, install event); bumps the version."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            row = (
+                conn.execute(
+                    sa.select(tokens).where(
+                        tokens.c.portal_id == portal_id, tokens.c.user_id == user_id
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            values: dict[str, Any] = {
+                "access_token": access_token,
+                "refresh_token": refresh_token,
+                "expires_at": expires_at,
+                "scope": scope,
+                "status": "active",
+                "updated_at": now,
+            }
+            if row is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            sa.insert(tokens).values(
+                                portal_id=portal_id,
+                                user_id=user_id,
+                                is_installer=is_installer,
+                                version=1,
+                                **values,
+                            )
+                        )
+                except IntegrityError:
+                    # Another request stored this user's first pair at the same moment.
+                    row = (
+                        conn.execute(
+                            sa.select(tokens).where(
+                                tokens.c.portal_id == portal_id, tokens.c.user_id == user_id
+                            )
+                        )
+                        .mappings()
+                        .first()
+                    )
+            if row is not None:
+                if is_installer:
+                    values["is_installer"] = True
+                conn.execute(
+                    sa.update(tokens)
+                    .where(tokens.c.portal_id == portal_id, tokens.c.user_id == user_id)
+                    .values(version=tokens.c.version + 1, **values)
+                )
+            fresh = (
+                conn.execute(
+                    sa.select(tokens).where(
+                        tokens.c.portal_id == portal_id, tokens.c.user_id == user_id
+                    )
+                )
+                .mappings()
+                .one()
+            )
+        return _token(fresh)
+
+    def swap_token(
+        self,
+        *,
+        portal_id: int,
+        user_id: int,
+        expected_version: int,
+        access_token: str,
+        refresh_token: str,
+        expires_at: float,
+    ) -> bool:
+        """Store a refreshed pair only if nobody stored a newer one since we read ours."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sa.update(tokens)
+                .where(
+                    tokens.c.portal_id == portal_id,
+                    tokens.c.user_id == user_id,
+                    tokens.c.version == expected_version,
+                )
+                .values(
+                    access_token=access_token,
+                    refresh_token=refresh_token,
+                    expires_at=expires_at,
+                    version=expected_version + 1,
+                    status="active",
+                    lock_owner=None,
+                    lock_until=None,
+                    updated_at=time.time(),
+                )
+            )
+        return result.rowcount == 1
+
+    def take_refresh_lease(
+        self, portal_id: int, user_id: int, *, version: int, owner: str, seconds: float
+    ) -> bool:
+        """Become the one refresher of a pair at ``version``; False if someone else is."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sa.update(tokens)
+                .where(
+                    tokens.c.portal_id == portal_id,
+                    tokens.c.user_id == user_id,
+                    tokens.c.version == version,
+                    sa.or_(tokens.c.lock_until.is_(None), tokens.c.lock_until < now),
+                )
+                .values(lock_owner=owner, lock_until=now + seconds)
+            )
+        return result.rowcount == 1
+
+    def release_refresh_lease(self, portal_id: int, user_id: int, owner: str) -> None:
+        """Give a lease back without a new pair (the refresh failed)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(tokens)
+                .where(
+                    tokens.c.portal_id == portal_id,
+                    tokens.c.user_id == user_id,
+                    tokens.c.lock_owner == owner,
+                )
+                .values(lock_owner=None, lock_until=None)
+            )
+
+    def set_token_status(self, portal_id: int, user_id: int, status: str) -> None:
+        """Mark a pair (e.g. reauth_required)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(tokens)
+                .where(tokens.c.portal_id == portal_id, tokens.c.user_id == user_id)
+                .values(status=status, updated_at=time.time())
+            )
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    def create_scan_job(
+        self, *, portal_id: int, user_id: int, entity_type_id: int, params: dict[str, Any]
+    ) -> Job:
+        """Queue a scan."""
+        job_id = uuid.uuid4().hex
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.insert(jobs).values(
+                    id=job_id,
+                    portal_id=portal_id,
+                    user_id=user_id,
+                    kind="scan",
+                    entity_type_id=entity_type_id,
+                    params=params,
+                    status="queued",
+                    created_at=time.time(),
+                )
+            )
+        job = self.get_job(job_id)
+        assert job is not None
+        return job
+
+    def create_merge_job(
+        self,
+        *,
+        portal_id: int,
+        user_id: int,
+        entity_type_id: int,
+        groups: Sequence[Sequence[int]],
+        params: dict[str, Any] | None = None,
+    ) -> Job:
+        """Queue a merge, claiming every ID it touches; raises ClaimConflict if one is held."""
+        job_id = uuid.uuid4().hex
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.insert(jobs).values(
+                        id=job_id,
+                        portal_id=portal_id,
+                        user_id=user_id,
+                        kind="merge",
+                        entity_type_id=entity_type_id,
+                        params=params or {},
+                        status="queued",
+                        progress_total=len(groups),
+                        created_at=time.time(),
+                    )
+                )
+                conn.execute(
+                    sa.insert(merge_claims),
+                    [
+                        {
+                            "portal_id": portal_id,
+                            "entity_type_id": entity_type_id,
+                            "entity_id": entity_id,
+                            "job_id": job_id,
+                        }
+                        for group in groups
+                        for entity_id in group
+                    ],
+                )
+                conn.execute(
+                    sa.insert(merge_items),
+                    [
+                        {
+                            "job_id": job_id,
+                            "position": position,
+                            "entity_ids": list(group),
+                            "status": "pending",
+                        }
+                        for position, group in enumerate(groups)
+                    ],
+                )
+        except IntegrityError as exc:
+            raise ClaimConflict(str(exc.orig)) from None
+        job = self.get_job(job_id)
+        assert job is not None
+        return job
+
+    def get_job(self, job_id: str) -> Job | None:
+        """One job by ID (callers check that it belongs to the asking portal and user)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
+        return _job(row) if row else None
+
+    def queued_job_ids(self, *, stale_before: float, limit: int = 20) -> list[str]:
+        """Jobs waiting for a worker, and running jobs whose worker stopped beating."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(jobs.c.id)
+                .where(
+                    sa.or_(
+                        jobs.c.status == "queued",
+                        sa.and_(jobs.c.status == "running", jobs.c.heartbeat_at < stale_before),
+                    )
+                )
+                .order_by(jobs.c.created_at)
+                .limit(limit)
+            ).all()
+        return [row[0] for row in rows]
+
+    def claim_job(self, job_id: str, worker: str, *, stale_before: float) -> Job | None:
+        """Take a job for this worker; exactly one claimant wins (compare-and-swap)."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sa.update(jobs)
+                .where(
+                    jobs.c.id == job_id,
+                    sa.or_(
+                        jobs.c.status == "queued",
+                        sa.and_(jobs.c.status == "running", jobs.c.heartbeat_at < stale_before),
+                    ),
+                )
+                .values(
+                    status="running",
+                    claimed_by=worker,
+                    heartbeat_at=now,
+                    started_at=sa.func.coalesce(jobs.c.started_at, now),
+                )
+            )
+        if result.rowcount != 1:
+            return None
+        return self.get_job(job_id)
+
+    def heartbeat(self, job_id: str, worker: str, **values: Any) -> bool:
+        """Record progress; returns False when the job was cancelled or taken from us."""
+        values["heartbeat_at"] = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.claimed_by == worker, jobs.c.status == "running")
+                .values(**values)
+            )
+            row = conn.execute(
+                sa.select(jobs.c.status, jobs.c.cancel_requested, jobs.c.claimed_by).where(
+                    jobs.c.id == job_id
+                )
+            ).first()
+        return bool(row and row[0] == "running" and not row[1] and row[2] == worker)
+
+    def finish_job(
+        self,
+        job_id: str,
+        worker: str,
+        status: str,
+        *,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        **values: Any,
+    ) -> None:
+        """End a job (done, failed or cancelled) and release its merge claims."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.claimed_by == worker, jobs.c.status == "running")
+                .values(
+                    status=status,
+                    error_code=error_code,
+                    error_message=error_message,
+                    finished_at=time.time(),
+                    **values,
+                )
+            )
+            conn.execute(sa.delete(merge_claims).where(merge_claims.c.job_id == job_id))
+
+    def request_cancel(self, job_id: str) -> Job | None:
+        """Ask a job to stop; a queued job is cancelled at once."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status == "queued")
+                .values(status="cancelled", cancel_requested=True, finished_at=now)
+            )
+            conn.execute(
+                sa.update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status == "running")
+                .values(cancel_requested=True)
+            )
+            status = conn.execute(sa.select(jobs.c.status).where(jobs.c.id == job_id)).scalar()
+            if status == "cancelled":
+                conn.execute(sa.delete(merge_claims).where(merge_claims.c.job_id == job_id))
+        return self.get_job(job_id)
+
+    def portal_is_active(self, portal_id: int) -> bool:
+        """False once the portal uninstalled the app."""
+        portal = self.get_portal(portal_id=portal_id)
+        return bool(portal and portal.state != "uninstalled")
+
+    # -- scan results --------------------------------------------------------------------
+
+    def store_scan_results(
+        self,
+        job_id: str,
+        groups: Sequence[dict[str, Any]],
+        shared: Sequence[dict[str, Any]],
+    ) -> None:
+        """Replace a scan's groups and shared pairs."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(scan_groups).where(scan_groups.c.job_id == job_id))
+            rows = [
+                {"job_id": job_id, "kind": kind, "position": position, **item}
+                for kind, items in (("group", groups), ("shared", shared))
+                for position, item in enumerate(items)
+            ]
+            if rows:
+                conn.execute(sa.insert(scan_groups), rows)
+
+    def scan_results(
+        self, job_id: str, kind: str, *, offset: int = 0, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """A page of a scan's groups (or shared pairs), in order."""
+        query = (
+            sa.select(scan_groups.c.entity_ids, scan_groups.c.matched_on, scan_groups.c.members)
+            .where(scan_groups.c.job_id == job_id, scan_groups.c.kind == kind)
+            .order_by(scan_groups.c.position)
+            .offset(offset)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    # -- merge items ---------------------------------------------------------------------
+
+    def merge_items(self, job_id: str) -> list[dict[str, Any]]:
+        """Every group of a merge job with its result so far."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(merge_items)
+                .where(merge_items.c.job_id == job_id)
+                .order_by(merge_items.c.position)
+            ).mappings()
+            return [dict(row) for row in rows]
+
+    def set_merge_item(self, job_id: str, position: int, **values: Any) -> None:
+        """Record the intent (status calling) or the result of one group."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(merge_items)
+                .where(merge_items.c.job_id == job_id, merge_items.c.position == position)
+                .values(**values)
+            )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN")

@@ -1,0 +1,117 @@
+"""Tables. Only portable constructs: the same schema runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+portals = sa.Table(
+    "b24_portals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("member_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("domain", sa.String(255), nullable=False),
+    sa.Column("scheme", sa.String(8), nullable=False, server_default="https"),
+    sa.Column("client_endpoint", sa.String(512), nullable=False),
+    sa.Column("server_endpoint", sa.String(512), nullable=False),
+    sa.Column("application_token", sa.String(128), nullable=True),
+    sa.Column("language", sa.String(8), nullable=True),
+    sa.Column("phone_region", sa.String(4), nullable=True),
+    # new -> installed -> uninstalled; need_reinstall when set-up never completed
+    sa.Column("state", sa.String(20), nullable=False, server_default="new"),
+    sa.Column("app_version", sa.String(32), nullable=True),
+    sa.Column("setup_error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("installed_at", sa.Float, nullable=True),
+)
+
+tokens = sa.Table(
+    "b24_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("portal_id", sa.Integer, sa.ForeignKey("b24_portals.id"), nullable=False),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("access_token", sa.String(512), nullable=False),
+    sa.Column("refresh_token", sa.String(512), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("scope", sa.String(512), nullable=True),
+    sa.Column("is_installer", sa.Boolean, nullable=False, server_default=sa.false()),
+    # bumped on every store: refreshes compare-and-swap on it so a stale pair never wins
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("status", sa.String(24), nullable=False, server_default="active"),
+    # a refresh lease: whoever sets it refreshes; the others wait for the new version
+    sa.Column("lock_owner", sa.String(64), nullable=True),
+    sa.Column("lock_until", sa.Float, nullable=True),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("portal_id", "user_id", name="uq_b24_tokens_portal_user"),
+)
+
+jobs = sa.Table(
+    "b24_jobs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("portal_id", sa.Integer, sa.ForeignKey("b24_portals.id"), nullable=False),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # scan | merge
+    sa.Column("entity_type_id", sa.Integer, nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # queued|running|done|failed|cancelled
+    sa.Column("progress_done", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("progress_total", sa.Integer, nullable=True),
+    sa.Column("groups_total", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("error_code", sa.String(64), nullable=True),
+    sa.Column("error_message", sa.Text, nullable=True),
+    sa.Column("stats", sa.JSON, nullable=True),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("claimed_by", sa.String(64), nullable=True),
+    sa.Column("heartbeat_at", sa.Float, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=True),
+    sa.Column("finished_at", sa.Float, nullable=True),
+    sa.Index("ix_b24_jobs_status", "status", "created_at"),
+    sa.Index("ix_b24_jobs_portal", "portal_id", "user_id", "created_at"),
+)
+
+# Found groups of a scan, and pairs that share a value but whose names disagree.
+scan_groups = sa.Table(
+    "b24_scan_groups",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("job_id", sa.String(32), sa.ForeignKey("b24_jobs.id"), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),  # group | shared
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("entity_ids", sa.JSON, nullable=False),
+    sa.Column("matched_on", sa.JSON, nullable=False),
+    sa.Column("members", sa.JSON, nullable=False),  # what the UI shows of each record
+    sa.Index("ix_b24_scan_groups_job", "job_id", "kind", "position"),
+)
+
+# One row per group of a merge job: the intent before the call, the result after it.
+merge_items = sa.Table(
+    "b24_merge_items",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("job_id", sa.String(32), sa.ForeignKey("b24_jobs.id"), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("entity_ids", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending|calling|SUCCESS|CONFLICT|ERROR
+    sa.Column("kept_id", sa.Integer, nullable=True),
+    sa.Column("merged_ids", sa.JSON, nullable=True),
+    sa.Column("manual_merge_url", sa.String(1024), nullable=True),
+    sa.Column("error_code", sa.String(64), nullable=True),
+    sa.Column("error_message", sa.Text, nullable=True),
+    sa.Column("finished_at", sa.Float, nullable=True),
+    sa.Index("ix_b24_merge_items_job", "job_id", "position"),
+)
+
+# An ID held by a queued or running merge job; the primary key makes a second claim fail.
+merge_claims = sa.Table(
+    "b24_merge_claims",
+    metadata,
+    sa.Column("portal_id", sa.Integer, primary_key=True),
+    sa.Column("entity_type_id", sa.Integer, primary_key=True),
+    sa.Column("entity_id", sa.Integer, primary_key=True),
+    sa.Column("job_id", sa.String(32), sa.ForeignKey("b24_jobs.id"), nullable=False),
+)
