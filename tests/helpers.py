@@ -1,0 +1,168 @@
+"""A running stack for tests: the emulated portal and the app, both on real loopback HTTP."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from b24app import app_context, create_app
+from b24app.devportal import DevPortal
+
+ROOT = Path(__file__).resolve().parent.parent
+SDK_FILE = ROOT / "node_modules/@bitrix24/b24jssdk/dist/umd/index.min.js"
+SESSION_META = re.compile(r'<meta name="b24app-session" content="([^"]+)"')
+
+
+class LazyWSGI:
+    """Lets a server bind its port before the app (which needs its own URL) exists."""
+
+    def __init__(self) -> None:
+        self.app: Callable[..., Any] | None = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        assert self.app is not None
+        return self.app(environ, start_response)
+
+
+def serve(wsgi: Callable[..., Any]) -> BaseWSGIServer:
+    """Serve a WSGI app on a free loopback port in a daemon thread."""
+    server = make_server("127.0.0.1", 0, wsgi, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@dataclass
+class Opened:
+    """The answer to a frame POST to /app."""
+
+    response: requests.Response
+    token: str | None
+
+
+@dataclass
+class Stack:
+    """The emulator plus the app, with shortcuts for what a portal and a UI do."""
+
+    emu: DevPortal
+    app: Flask
+    url: str
+    server: BaseWSGIServer
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def portal(self) -> Any:
+        """The emulator's first portal."""
+        return self.emu.portal
+
+    @property
+    def db(self) -> Any:
+        """The app's database gateway."""
+        return app_context(self.app).db
+
+    def frame(self, path: str, fp: Any) -> requests.Response:
+        """POST a frame payload the way the portal's browser form does."""
+        return requests.post(f"{self.url}{path}", params=fp.query, data=fp.form, timeout=30)
+
+    def install(self, user_id: int = 1, portal: Any = None) -> requests.Response:
+        """The admin opens the install wizard."""
+        portal = portal or self.portal
+        return self.frame("/install", portal.frame_post(user_id, install=True))
+
+    def open(
+        self,
+        user_id: int = 1,
+        placement: str = "DEFAULT",
+        options: dict[str, Any] | None = None,
+        portal: Any = None,
+    ) -> Opened:
+        """A user opens the app (or a placement) and gets a session token."""
+        portal = portal or self.portal
+        response = self.frame("/app", portal.frame_post(user_id, placement, options))
+        match = SESSION_META.search(response.text)
+        return Opened(response, match.group(1) if match else None)
+
+    def api(
+        self, method: str, path: str, token: str | None, json: Any = None, **kw: Any
+    ) -> requests.Response:
+        """Call the JSON API with a session token."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return requests.request(
+            method, f"{self.url}/api{path}", headers=headers, json=json, timeout=30, **kw
+        )
+
+    def wait(self, kind: str, job_id: str, token: str, timeout: float = 30.0) -> dict[str, Any]:
+        """Poll a job until it ends."""
+        deadline = time.time() + timeout
+        while True:
+            body = self.api("GET", f"/{kind}/{job_id}", token).json()
+            if body["status"] not in ("queued", "running"):
+                return body
+            if time.time() > deadline:
+                raise AssertionError(f"{kind} {job_id} still {body['status']}: {body}")
+            time.sleep(0.1)
+
+    def scan(self, token: str, entity_type_id: int = 3, **extra: Any) -> dict[str, Any]:
+        """Run a scan to its end."""
+        response = self.api("POST", "/scans", token, {"entityTypeId": entity_type_id, **extra})
+        assert response.status_code == 202, response.text
+        return self.wait("scans", response.json()["id"], token)
+
+    def merge(self, token: str, groups: list[list[int]], entity_type_id: int = 3) -> dict[str, Any]:
+        """Run a merge to its end."""
+        response = self.api(
+            "POST", "/merges", token, {"entityTypeId": entity_type_id, "groups": groups}
+        )
+        assert response.status_code == 202, response.text
+        return self.wait("merges", response.json()["id"], token)
+
+    def close(self) -> None:
+        """Stop both servers."""
+        self.server.shutdown()
+        self.emu.stop()
+
+
+def build_stack(
+    tmp_path: Path, *, seed: bool = True, limits: bool = False, **overrides: Any
+) -> Stack:
+    """Start an emulator and the app wired to it, with a fresh SQLite database."""
+    emu = DevPortal(seed=seed, limits=limits).start()
+    wsgi = LazyWSGI()
+    server = serve(wsgi)
+    url = f"http://127.0.0.1:{server.server_port}"
+    client_id = f"local.{secrets.token_hex(7)}.{secrets.token_hex(4)}"
+    client_secret = secrets.token_urlsafe(24)
+    emu.register_app(client_id, client_secret, url)
+    config: dict[str, Any] = {
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "app_url": url,
+        "secret_key": secrets.token_urlsafe(24),
+        "database_url": f"sqlite:///{tmp_path / 'app.sqlite3'}",
+        "oauth_servers": (emu.oauth_url,),
+        "allow_insecure": True,
+    }
+    if SDK_FILE.is_file():
+        config["jssdk_file"] = str(SDK_FILE)
+    config.update(overrides)
+    app = create_app(config)
+    wsgi.app = app
+    return Stack(emu=emu, app=app, url=url, server=server)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll until something becomes true (events are processed after the 200)."""
+    deadline = time.time() + timeout
+    while not predicate():
+        if time.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)

@@ -1,0 +1,157 @@
+"""The JSON API's guards: sessions, validation, ownership (bad input changes nothing)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+
+from b24app.security import Session, SessionSigner
+from tests.helpers import Stack
+
+
+@pytest.fixture
+def token(installed: Stack) -> str:
+    opened = installed.open(1)
+    assert opened.token
+    return opened.token
+
+
+def _mergebatch_calls(stack: Stack) -> int:
+    return len([c for c in stack.portal.calls if c["method"] == "crm.entity.mergeBatch"])
+
+
+@pytest.mark.parametrize("header", [None, "Bearer", "Bearer nonsense", "Basic abc", "Bearer a.b.c"])
+def test_without_a_valid_session_the_api_answers_exactly_401(
+    installed: Stack, header: str | None
+) -> None:
+    headers = {"Authorization": header} if header else {}
+    response = requests.post(
+        f"{installed.url}/api/scans", json={"entityTypeId": 3}, headers=headers, timeout=10
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_expired_session_is_401(installed: Stack, token: str) -> None:
+    settings = installed.app.extensions["b24app"].settings
+    signer = SessionSigner(settings.secret_key, ttl_seconds=-1)
+    portal = installed.db.get_portal(member_id=installed.portal.member_id)
+    stale = signer.issue(Session(portal.id, portal.member_id, 1, "en"))
+    assert installed.api("GET", "/settings", stale).status_code == 401
+    assert installed.api("GET", "/settings", token).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"entityTypeId": 9}, 422, "invalid_entity_type"),
+        ({"entityTypeId": "3"}, 422, "invalid_entity_type"),
+        ({"entityTypeId": True}, 422, "invalid_entity_type"),
+        ({}, 422, "invalid_entity_type"),
+        ({"entityTypeId": 3, "seedId": -5}, 422, "invalid_seed_id"),
+        ({"entityTypeId": 3, "seedId": "12"}, 422, "invalid_seed_id"),
+    ],
+)
+def test_bad_scan_requests(
+    installed: Stack, token: str, body: dict[str, Any], status: int, code: str
+) -> None:
+    response = installed.api("POST", "/scans", token, body)
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+
+
+def test_scan_body_that_is_not_json(installed: Stack, token: str) -> None:
+    response = requests.post(
+        f"{installed.url}/api/scans",
+        data="{not json",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_json"
+
+
+@pytest.mark.parametrize(
+    ("groups", "status", "code"),
+    [
+        ([[5]], 422, "invalid_group"),
+        ([[5, 5]], 422, "duplicate_id"),
+        ([[5, 6], [6, 7]], 422, "groups_overlap"),
+        ([[5, -6]], 422, "invalid_id"),
+        ([[5, 0]], 422, "invalid_id"),
+        ([[5, "6"]], 422, "invalid_id"),
+        ([[5, 6.5]], 422, "invalid_id"),
+        ([[5, True]], 422, "invalid_id"),
+        ([], 422, "invalid_groups"),
+        ("5,6", 422, "invalid_groups"),
+        ([[i, i + 100000] for i in range(1, 2001)], 413, "too_many_groups"),
+        ([list(range(1, 60))], 422, "group_too_large"),
+    ],
+)
+def test_bad_merge_requests_are_refused_whole(
+    installed: Stack, token: str, groups: Any, status: int, code: str
+) -> None:
+    response = installed.api("POST", "/merges", token, {"entityTypeId": 3, "groups": groups})
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+    assert _mergebatch_calls(installed) == 0
+
+
+def test_one_bad_group_rejects_the_whole_request(installed: Stack, token: str) -> None:
+    response = installed.api("POST", "/merges", token, {"entityTypeId": 3, "groups": [[1, 2], [3]]})
+    assert response.status_code == 422
+    assert _mergebatch_calls(installed) == 0
+
+
+def test_huge_body_is_413_json(installed: Stack, token: str) -> None:
+    groups = [[i, i + 1] for i in range(1, 400000, 2)]
+    response = installed.api("POST", "/merges", token, {"entityTypeId": 3, "groups": groups})
+    assert response.status_code == 413
+    assert "error" in response.json()
+
+
+def test_ids_held_by_an_active_merge_are_409(installed: Stack, token: str) -> None:
+    portal = installed.db.get_portal(member_id=installed.portal.member_id)
+    # A merge job queued by another process (no worker picks it up in this instant).
+    installed.db.create_merge_job(
+        portal_id=portal.id, user_id=1, entity_type_id=3, groups=[[900001, 900002]]
+    )
+    response = installed.api(
+        "POST", "/merges", token, {"entityTypeId": 3, "groups": [[900002, 900003]]}
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "records_busy"
+
+
+def test_jobs_of_another_user_or_portal_are_404(installed: Stack, token: str) -> None:
+    scan = installed.api("POST", "/scans", token, {"entityTypeId": 3}).json()
+    other = installed.open(2).token
+    assert installed.api("GET", f"/scans/{scan['id']}", other).status_code == 404
+    assert installed.api("POST", f"/scans/{scan['id']}/cancel", other).status_code == 404
+    assert installed.api("GET", f"/merges/{scan['id']}", token).status_code == 404
+    assert installed.api("GET", "/scans/not-a-job-id", token).status_code == 404
+    assert installed.api("GET", f"/scans/{scan['id']}?limit=0", token).status_code == 422
+    assert installed.api("GET", f"/scans/{scan['id']}?offset=-1", token).status_code == 422
+
+
+def test_second_portal_cannot_see_the_first(installed: Stack, token: str) -> None:
+    second = installed.emu.add_portal(lang="de", seed=False)
+    assert installed.install(1, portal=second).status_code == 200
+    other = installed.open(1, portal=second).token
+    scan = installed.api("POST", "/scans", token, {"entityTypeId": 3}).json()
+    assert installed.api("GET", f"/scans/{scan['id']}", other).status_code == 404
+    portal_b = installed.db.get_portal(member_id=second.member_id)
+    assert portal_b.phone_region == "DE"
+
+
+def test_settings_need_a_portal_admin(installed: Stack, token: str) -> None:
+    assert installed.api("GET", "/settings", token).json() == {"phoneCountry": "RU"}
+    manager = installed.open(2).token
+    refused = installed.api("PUT", "/settings", manager, {"phoneCountry": "DE"})
+    assert refused.status_code == 403
+    assert installed.api("PUT", "/settings", token, {"phoneCountry": "XX"}).status_code == 422
+    changed = installed.api("PUT", "/settings", token, {"phoneCountry": "de"})
+    assert changed.json() == {"phoneCountry": "DE"}
+    assert installed.api("GET", "/settings", manager).json() == {"phoneCountry": "DE"}

@@ -1,0 +1,173 @@
+"""Opening the app from the portal: verification, placements, framing (CASE-10, CASE-12)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import requests
+
+from tests.helpers import Stack
+
+
+class Recorder(BaseHTTPRequestHandler):
+    """A host that must never be contacted; it records any request."""
+
+    hits: list[str] = []
+
+    def _record(self) -> None:
+        Recorder.hits.append(f"{self.command} {self.path}")
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"result": {"client_id": "x"}}')
+
+    do_GET = do_POST = _record
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def trap() -> Iterator[str]:
+    Recorder.hits = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_open_renders_ui_with_session_and_frame_headers(installed: Stack) -> None:
+    opened = installed.open(2)
+    response = opened.response
+    assert response.status_code == 200
+    assert opened.token
+    csp = response.headers["Content-Security-Policy"]
+    assert f"frame-ancestors {installed.portal.url}" in csp
+    assert "X-Frame-Options" not in response.headers
+    # CASE-10: nothing depends on a cookie
+    assert "Set-Cookie" not in response.headers
+    scan = installed.api("POST", "/scans", opened.token, {"entityTypeId": 3})
+    assert scan.status_code == 202
+
+
+def test_other_pages_deny_framing(installed: Stack) -> None:
+    response = requests.get(f"{installed.url}/healthz", timeout=10)
+    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_user_tokens_are_kept_per_user(installed: Stack) -> None:
+    installed.open(2)
+    installed.open(3)
+    portal = installed.db.get_portal(member_id=installed.portal.member_id)
+    tokens = {uid: installed.db.get_token(portal.id, uid) for uid in (1, 2, 3)}
+    assert len({t.access_token for t in tokens.values()}) == 3
+    assert tokens[1].is_installer and not tokens[2].is_installer
+
+
+@pytest.mark.parametrize(
+    ("placement", "options", "expected"),
+    [
+        ("CRM_CONTACT_LIST_MENU", {"ID": "42"}, {"entityTypeId": 3, "seedId": 42}),
+        ("CRM_CONTACT_LIST_TOOLBAR", None, {"entityTypeId": 3, "seedId": None}),
+        ("CRM_CONTACT_LIST_MENU", {"ID": "-4"}, {"entityTypeId": 3, "seedId": None}),
+        ("DEFAULT", None, {"entityTypeId": 3, "seedId": None}),
+    ],
+)
+def test_placement_context(
+    installed: Stack, placement: str, options: dict[str, Any] | None, expected: dict[str, Any]
+) -> None:
+    opened = installed.open(1, placement, options)
+    assert opened.response.status_code == 200
+    raw = opened.response.text.split('id="b24app-context">', 1)[1].split("</script>", 1)[0]
+    context = json.loads(raw)
+    assert {k: context[k] for k in expected} == expected
+
+
+@pytest.mark.parametrize("raw_options", ["", "not-json", "[1,2]", '"undefined"', "{"])
+def test_placement_options_that_are_not_an_object_mean_no_context(
+    installed: Stack, raw_options: str
+) -> None:
+    fp = installed.portal.frame_post(1, "CRM_CONTACT_LIST_MENU")
+    fp.form["PLACEMENT_OPTIONS"] = raw_options
+    response = installed.frame("/app", fp)
+    assert response.status_code == 200
+    assert '"seedId": null' in response.text
+
+
+def test_unknown_placement_gets_a_neutral_page(installed: Stack) -> None:
+    opened = installed.open(1, "SOME_NEW_CODE", {"ID": "7"})
+    assert opened.response.status_code == 200
+    assert opened.token is None
+    assert "b24app-session" not in opened.response.text
+
+
+def test_unverifiable_token_gets_a_readable_page(installed: Stack) -> None:
+    fp = installed.portal.frame_post(1)
+    fp.form["AUTH_ID"] = "made-up-token"
+    response = installed.frame("/app", fp)
+    assert response.status_code == 401
+    assert "<html" in response.text and "made-up-token" not in response.text
+    assert "b24app-session" not in response.text
+
+
+def test_member_id_of_another_portal_is_refused(installed: Stack) -> None:
+    fp = installed.portal.frame_post(1)
+    fp.form["member_id"] = "0123456789abcdef0123456789abcdef"
+    response = installed.frame("/app", fp)
+    assert response.status_code == 403
+    assert installed.db.get_portal(member_id="0123456789abcdef0123456789abcdef") is None
+
+
+def test_domain_that_does_not_match_the_token_is_refused(installed: Stack) -> None:
+    fp = installed.portal.frame_post(1)
+    fp.query["DOMAIN"] = "evil.example.com"
+    assert installed.frame("/app", fp).status_code == 403
+
+
+@pytest.mark.parametrize("missing", ["AUTH_ID", "REFRESH_ID", "member_id", "DOMAIN"])
+def test_missing_fields_get_400(installed: Stack, missing: str) -> None:
+    fp = installed.portal.frame_post(1)
+    fp.form.pop(missing, None)
+    fp.query.pop(missing, None)
+    response = installed.frame("/app", fp)
+    assert response.status_code == 400
+    assert "<html" in response.text
+
+
+def test_wrong_application_token_is_refused(installed: Stack) -> None:
+    installed.portal.send_install_event()  # the app now holds the portal's application_token
+    fp = installed.portal.frame_post(1)
+    fp.form["APPLICATION_TOKEN"] = "not-the-right-one"
+    assert installed.frame("/app", fp).status_code == 403
+
+
+def test_untrusted_oauth_server_is_never_contacted(installed: Stack, trap: str) -> None:
+    fp = installed.portal.frame_post(1)
+    fp.form["SERVER_ENDPOINT"] = f"{trap}/rest/"
+    response = installed.frame("/app", fp)
+    # The default (trusted) server verified the token instead; the named host saw nothing.
+    assert response.status_code == 200
+    assert Recorder.hits == []
+
+
+def test_forged_request_naming_another_host_sends_nothing_there(stack: Stack, trap: str) -> None:
+    host = trap.removeprefix("http://")
+    fp = stack.portal.frame_post(1)
+    fp.query["DOMAIN"] = host
+    fp.form["SERVER_ENDPOINT"] = f"{trap}/rest/"
+    fp.form["AUTH_ID"] = "stolen-looking-token"
+    response = stack.frame("/app", fp)
+    assert response.status_code in (401, 403)
+    assert Recorder.hits == []
+
+
+def test_get_on_frame_routes_is_a_readable_page(stack: Stack) -> None:
+    response = requests.get(f"{stack.url}/app", timeout=10)
+    assert response.status_code == 400 and "<html" in response.text

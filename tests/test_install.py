@@ -1,0 +1,123 @@
+"""Installing the app: frame wizard, server-to-server callback, re-installs (CASE-06, 11)."""
+
+from __future__ import annotations
+
+import re
+
+import requests
+
+from tests.helpers import Stack, wait_until
+
+PLACEMENTS = {"CRM_CONTACT_LIST_TOOLBAR", "CRM_CONTACT_LIST_MENU"}
+
+
+def _bindings(stack: Stack) -> list[tuple[str, str]]:
+    return sorted((p["placement"], p["handler"]) for p in stack.portal.placements)
+
+
+def test_wizard_binds_placements_and_events_then_finishes_once(stack: Stack) -> None:
+    response = stack.install(1)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/html")
+    html = response.text
+    assert html.lstrip().lower().startswith("<!doctype html>")
+    # installFinish is called by install.js, which is only included once set-up succeeded
+    assert html.count("install.js") == 1
+    assert 'data-state="ok"' in html
+    assert _bindings(stack) == sorted((code, f"{stack.url}/app") for code in PLACEMENTS)
+    for placement in stack.portal.placements:
+        assert placement["title"]
+        assert placement["langAll"]["ru"]["TITLE"]
+    events = sorted((e["event"], e["handler"]) for e in stack.portal.event_handlers)
+    assert events == [
+        ("ONAPPUNINSTALL", f"{stack.url}/events"),
+        ("ONAPPUPDATE", f"{stack.url}/events"),
+    ]
+    portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert portal.state == "installed"
+    assert portal.phone_region == "RU"  # the emulated portal speaks Russian
+    assert stack.db.get_installer_token(portal.id).user_id == 1
+    binds = [c for c in stack.portal.calls if c["method"] == "placement.bind"]
+    assert {c["user_id"] for c in binds} == {1}
+
+
+def test_reinstall_binds_nothing_twice(stack: Stack) -> None:
+    assert stack.install(1).status_code == 200
+    first = len([c for c in stack.portal.calls if c["method"] in ("placement.bind", "event.bind")])
+    again = stack.install(1)
+    assert again.status_code == 200 and 'data-state="ok"' in again.text
+    second = len([c for c in stack.portal.calls if c["method"] in ("placement.bind", "event.bind")])
+    assert first == 4 and second == 4
+    assert len(stack.portal.placements) == 2 and len(stack.portal.event_handlers) == 2
+
+
+def test_failed_setup_shows_what_failed_and_can_be_retried(stack: Stack) -> None:
+    # User 2 is not an admin: the portal refuses placement.bind and event.bind.
+    response = stack.install(2)
+    assert response.status_code == 200
+    assert 'data-state="failed"' in response.text
+    assert "install.js" not in response.text
+    assert "placement.bind" in response.text
+    portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert portal.state != "installed"
+    # The admin reopens the installer: now it completes.
+    retry = stack.install(1)
+    assert 'data-state="ok"' in retry.text
+    assert stack.db.get_portal(member_id=stack.portal.member_id).state == "installed"
+
+
+def test_server_to_server_install_callback_stores_tokens_without_html(stack: Stack) -> None:
+    response = stack.portal.send_install_event()
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert "installFinish" not in response.text
+    portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert portal.state == "installed"
+    assert portal.application_token
+    assert stack.db.get_installer_token(portal.id) is not None
+    assert len(stack.portal.placements) == 2
+    # After either install path, /app works.
+    assert stack.open(2).token
+
+
+def test_forged_install_callback_is_refused_and_changes_nothing(stack: Stack) -> None:
+    form = {
+        "event": "ONAPPINSTALL",
+        "data[VERSION]": "1",
+        "data[LANGUAGE_ID]": "en",
+        "auth[access_token]": "forged-token",
+        "auth[refresh_token]": "forged-refresh",
+        "auth[expires_in]": "3600",
+        "auth[domain]": stack.portal.domain,
+        "auth[client_endpoint]": f"{stack.portal.url}/rest/",
+        "auth[server_endpoint]": f"{stack.emu.oauth_url}/rest/",
+        "auth[member_id]": stack.portal.member_id,
+        "auth[application_token]": "forged-app-token",
+    }
+    response = requests.post(f"{stack.url}/install", data=form, timeout=10)
+    assert response.status_code in (401, 403)
+    assert "forged" not in response.text
+    assert stack.db.get_portal(member_id=stack.portal.member_id) is None
+
+
+def test_install_page_loads_the_sdk_with_integrity(stack: Stack) -> None:
+    html = stack.install(1).text
+    script = re.search(r'<script src="([^"]+)" integrity="(sha384-[^"]+)"', html)
+    assert script, html
+    assert script.group(1) == "/vendor/b24jssdk.js"
+    sdk = requests.get(f"{stack.url}/vendor/b24jssdk.js", timeout=10)
+    assert sdk.status_code == 200 and "B24Js" in sdk.text
+
+
+def test_uninstall_event_wipes_tokens_and_stops_jobs(installed: Stack) -> None:
+    stack = installed
+    token = stack.open(1).token
+    stack.portal.uninstall(clean=False)
+    wait_until(lambda: stack.db.get_portal(member_id=stack.portal.member_id).state == "uninstalled")
+    portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert stack.db.get_token(portal.id, 1) is None
+    assert stack.api("POST", "/scans", token, {"entityTypeId": 3}).status_code == 401
+    calls_before = len(stack.portal.calls)
+    reopened = stack.open(1)
+    assert reopened.token is None
+    assert len(stack.portal.calls) == calls_before
