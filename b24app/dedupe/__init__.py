@@ -1,0 +1,23 @@
+"""Duplicate matching: pure functions from CRM records to proposed duplicate groups.
+
+The rules are described in README.md beside this file.
+"""
+
+from .emails import normalize_email
+from .grouping import SWITCHBOARD_CAP, find_duplicate_groups
+from .models import Group, MatchResult, Record, SharedPair
+from .names import names_agree
+from .phones import normalize_phone, region_for_language
+
+__all__ = [
+    "SWITCHBOARD_CAP",
+    "Group",
+    "MatchResult",
+    "Record",
+    "SharedPair",
+    "find_duplicate_groups",
+    "names_agree",
+    "normalize_email",
+    "normalize_phone",
+    "region_for_language",
+]
