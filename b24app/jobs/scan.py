@@ -16,6 +16,8 @@ SCANNABLE = {
 }
 PERSON_FIELDS = ["ID", "NAME", "LAST_NAME", "SECOND_NAME", "DATE_CREATE", "PHONE", "EMAIL"]
 COMPANY_FIELDS = ["ID", "TITLE", "DATE_CREATE", "PHONE", "EMAIL"]
+# Pairs that share a value but disagree are for a person to look at; past this many, count only.
+MAX_SHARED_STORED = 2000
 
 
 class Cancelled(Exception):
@@ -86,7 +88,8 @@ def run_scan(db: Database, client: RestClient, portal: Portal, job: Job, beat: A
     result = find_duplicate_groups(records.values(), default_region=portal.phone_region, kind=kind)
     seed = job.params.get("seedId")
     groups = [g for g in result.groups if seed is None or seed in g.entity_ids]
-    shared = [s for s in result.shared if seed is None or seed in s.entity_ids]
+    shared_all = [s for s in result.shared if seed is None or seed in s.entity_ids]
+    shared = shared_all[:MAX_SHARED_STORED]
     db.store_scan_results(
         job.id,
         [
@@ -113,7 +116,7 @@ def run_scan(db: Database, client: RestClient, portal: Portal, job: Job, beat: A
         stats={
             "recordsRead": len(records),
             "ignoredValues": result.ignored_values,
-            "sharedTotal": len(shared),
+            "sharedTotal": len(shared_all),
             "seedFound": seed is None or seed in records,
         },
     )
