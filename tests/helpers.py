@@ -37,7 +37,9 @@ class LazyWSGI:
 def serve(wsgi: Callable[..., Any]) -> BaseWSGIServer:
     """Serve a WSGI app on a free loopback port in a daemon thread."""
     server = make_server("127.0.0.1", 0, wsgi, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     return server
 
 
@@ -73,10 +75,20 @@ class Stack:
         """POST a frame payload the way the portal's browser form does."""
         return requests.post(f"{self.url}{path}", params=fp.query, data=fp.form, timeout=30)
 
-    def install(self, user_id: int = 1, portal: Any = None) -> requests.Response:
-        """The admin opens the install wizard."""
+    def install(
+        self, user_id: int = 1, portal: Any = None, *, finish: bool = True
+    ) -> requests.Response:
+        """The admin opens the install wizard; its page calls installFinish when set-up worked.
+
+        Without a browser the frame SDK cannot run, so ``finish`` plays its part: the portal
+        gets ``setInstallFinish`` exactly when the page would send it.
+        """
         portal = portal or self.portal
-        return self.frame("/install", portal.frame_post(user_id, install=True))
+        post, frame = portal.open_frame(user_id, install=True)
+        response = self.frame("/install", post)
+        if finish and 'data-state="ok"' in response.text and "install.js" in response.text:
+            portal.finish_install(frame.sid)
+        return response
 
     def open(
         self,

