@@ -206,8 +206,8 @@
     if (!card) { return; }
     var box = card.querySelector(".group__result");
     box.textContent = "";
-    card.dataset.result = result.status;
     if (result.status === "PENDING") { return; }
+    card.dataset.result = result.status;
     var select = card.querySelector(".group-select");
     if (result.status === "SUCCESS") {
       box.appendChild(el("p", { className: "success", text: format(t.result_SUCCESS, { kept: result.keptId }) }));
