@@ -151,10 +151,19 @@ class Database:
             # Several threads (request handlers, the job worker) share the file.
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         self.engine: Engine = sa.create_engine(url, **kwargs)
+        self.reader: Engine = self.engine
         if url.startswith("sqlite"):
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-            # pysqlite's own transactions break SAVEPOINT; take them over (SQLAlchemy's recipe).
+            # Writes start with BEGIN IMMEDIATE: a transaction that reads and then writes would
+            # otherwise fail at once with "database is locked" when another writer got in
+            # between (SQLite does not wait in that case). pysqlite's own transaction handling
+            # is switched off for this, which also makes SAVEPOINT work (SQLAlchemy's recipe).
+            sa.event.listen(self.engine, "connect", _sqlite_writer)
             sa.event.listen(self.engine, "begin", _sqlite_begin)
+            # Plain reads go through a second pool that never takes the write lock
+            # (an in-memory database exists once per connection, so it keeps one engine).
+            if ":memory:" not in url and url.rstrip("/") not in ("sqlite:", "sqlite+pysqlite:"):
+                self.reader = sa.create_engine(url, **kwargs)
+                sa.event.listen(self.reader, "connect", _sqlite_pragmas)
 
     def create_tables(self) -> None:
         """Create any missing table (idempotent)."""
@@ -162,7 +171,7 @@ class Database:
 
     def ping(self) -> None:
         """Raise unless the database answers."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
 
     @contextmanager
@@ -184,7 +193,7 @@ class Database:
             query = query.where(portals.c.id == portal_id)
         else:
             raise ValueError("member_id or portal_id is required")
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(query).mappings().first()
         return _portal(row) if row else None
 
@@ -294,7 +303,7 @@ class Database:
 
     def get_token(self, portal_id: int, user_id: int) -> TokenPair | None:
         """The stored pair of one user on one portal."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = (
                 conn.execute(
                     sa.select(tokens).where(
@@ -308,7 +317,7 @@ class Database:
 
     def get_installer_token(self, portal_id: int) -> TokenPair | None:
         """The pair of the admin who installed the app (for set-up work)."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = (
                 conn.execute(
                     sa.select(tokens)
@@ -548,13 +557,13 @@ class Database:
 
     def get_job(self, job_id: str) -> Job | None:
         """One job by ID (callers check that it belongs to the asking portal and user)."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
         return _job(row) if row else None
 
     def queued_job_ids(self, *, stale_before: float, limit: int = 20) -> list[str]:
         """Jobs waiting for a worker, and running jobs whose worker stopped beating."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 sa.select(jobs.c.id)
                 .where(
@@ -688,14 +697,14 @@ class Database:
         )
         if limit is not None:
             query = query.limit(limit)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
 
     # -- merge items ---------------------------------------------------------------------
 
     def merge_items(self, job_id: str) -> list[dict[str, Any]]:
         """Every group of a merge job with its result so far."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 sa.select(merge_items)
                 .where(merge_items.c.job_id == job_id)
@@ -713,8 +722,12 @@ class Database:
             )
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_writer(dbapi_connection: Any, record: Any) -> None:
     dbapi_connection.isolation_level = None
+    _sqlite_pragmas(dbapi_connection, record)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -723,4 +736,4 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN")
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
