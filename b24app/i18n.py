@@ -47,6 +47,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "again to retry.",
         "install_done": "Installation finished. You can close this window.",
         "open_from_portal": "Open this app from your Bitrix24 portal.",
+        "setup_incomplete": "The app's set-up on this portal did not complete. An "
+        "administrator should open the app once more to finish it.",
     },
     "ru": {
         "app_title": "Поиск дубликатов",
@@ -92,6 +94,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "снова, чтобы повторить.",
         "install_done": "Установка завершена. Окно можно закрыть.",
         "open_from_portal": "Откройте это приложение из своего портала Битрикс24.",
+        "setup_incomplete": "Настройка приложения на портале не завершилась. Администратору "
+        "нужно открыть приложение ещё раз, чтобы её закончить.",
     },
 }
 

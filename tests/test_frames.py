@@ -171,3 +171,61 @@ def test_forged_request_naming_another_host_sends_nothing_there(stack: Stack, tr
 def test_get_on_frame_routes_is_a_readable_page(stack: Stack) -> None:
     response = requests.get(f"{stack.url}/app", timeout=10)
     assert response.status_code == 400 and "<html" in response.text
+
+
+@pytest.mark.parametrize(
+    ("placement", "options"),
+    [
+        ("CRM_DYNAMIC_183_DETAIL_TAB", {"ID": "7"}),
+        (
+            "CRM_ACTIVITY_TIMELINE_MENU",
+            {"ENTITY_ID": "6591", "ASSOCIATED_ENTITY_ID": "1523", "ASSOCIATED_ENTITY_TYPE_ID": "6"},
+        ),
+        ("CRM_QUOTE_LIST_MENU", {"ID": "5"}),
+    ],
+)
+def test_case12_placements_we_do_not_handle_get_a_neutral_page(
+    installed: Stack, placement: str, options: dict[str, Any]
+) -> None:
+    calls = len(installed.portal.calls)
+    opened = installed.open(1, placement, options)
+    assert opened.response.status_code == 200
+    assert opened.token is None
+    assert len(installed.portal.calls) == calls  # nothing was asked of the portal
+
+
+def test_case12_deal_row_menu_reads_the_id_inside_placement_options(installed: Stack) -> None:
+    fp = installed.portal.frame_post(1, "CRM_DEAL_LIST_MENU")
+    fp.form["PLACEMENT_OPTIONS"] = '{"ID":"42"}'
+    response = installed.frame("/app", fp)
+    assert response.status_code == 200
+    raw = response.text.split('id="b24app-context">', 1)[1].split("</script>", 1)[0]
+    assert json.loads(raw) == {"entityTypeId": 2, "seedId": 42, "kind": "record"}
+
+
+def test_case06_unfinished_installation_is_said_not_hidden(stack: Stack) -> None:
+    assert 'data-state="ok"' in stack.install(1, finish=False).text
+    opened = stack.open(2)
+    assert opened.response.status_code == 409
+    assert opened.token is None
+    assert "installation" in opened.response.text.lower()
+
+
+def test_case06_storage_failure_during_install_shows_an_error_and_no_install_finish(
+    stack: Stack,
+) -> None:
+    with stack.db.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE b24_tokens")
+    response = stack.install(1)
+    assert response.status_code == 500
+    assert "<html" in response.text and "install.js" not in response.text
+    assert not stack.portal.installed
+    stack.db.create_tables()  # storage is back: reopening the installer completes
+    retry = stack.install(1)
+    assert 'data-state="ok"' in retry.text and stack.portal.installed
+
+
+def test_unknown_api_route_is_json(installed: Stack) -> None:
+    response = requests.get(f"{installed.url}/api/nothing-here", timeout=10)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"

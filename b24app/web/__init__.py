@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
 
 from b24app.context import AppContext
 from b24app.jobs.worker import ensure_worker
 from b24app.security import SessionSigner, apply_headers, script_origin
+from b24app.web.common import api_error, error_page
+
+log = logging.getLogger(__name__)
 
 
 def register(app: Flask, ctx: AppContext) -> None:
@@ -29,6 +36,25 @@ def register(app: Flask, ctx: AppContext) -> None:
     def _start_worker() -> None:
         if ctx.settings.run_worker:
             ensure_worker(ctx)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        if request.path.startswith("/api/"):
+            code = exc.code or 500
+            name = (
+                "payload_too_large"
+                if code == 413
+                else (exc.name or "error").lower().replace(" ", "_")
+            )
+            return api_error(code, name, exc.description or exc.name or "error")
+        return exc
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Any:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if request.path.startswith("/api/"):
+            return api_error(500, "internal_error", "Something went wrong; it has been logged.")
+        return error_page(500, "internal_error", request.args.get("LANG"))
 
     @app.after_request
     def _headers(response: Response) -> Response:

@@ -8,7 +8,6 @@ from typing import Any, TypeVar
 
 import phonenumbers
 from flask import Blueprint, Response, g, jsonify, request
-from werkzeug.exceptions import HTTPException
 
 from b24app.bitrix.errors import BitrixError
 from b24app.jobs.worker import ensure_worker
@@ -88,13 +87,6 @@ def _queued(job: Job) -> tuple[Response, int]:
     if ctx().settings.run_worker:
         ensure_worker(ctx()).wake()
     return jsonify({"id": job.id, "status": job.status}), 202
-
-
-@bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException) -> tuple[Response, int]:
-    code = exc.code or 500
-    name = "payload_too_large" if code == 413 else (exc.name or "error").lower().replace(" ", "_")
-    return api_error(code, name, exc.description or exc.name or "error")
 
 
 @bp.post("/scans")

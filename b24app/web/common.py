@@ -26,6 +26,10 @@ REASONS = {
     "token_rejected": "Bitrix24 did not confirm this request. Reopen the app from your portal.",
     "portal_uninstalled": "The app was removed from this portal. Install it again to use it.",
     "setup_failed": "The app could not finish setting itself up on the portal.",
+    "installation_unfinished": "The app's installation has not been finished on this portal. "
+    "An administrator should open the app once (Applications → the app) to complete it.",
+    "internal_error": "Something went wrong on the app's side. It has been logged; try again "
+    "in a minute.",
 }
 
 

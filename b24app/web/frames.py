@@ -108,6 +108,9 @@ def open_app() -> Any:
     existing = app_ctx.db.get_portal(member_id=post.member_id)
     if existing is not None and existing.state == "uninstalled":
         return error_page(410, "portal_uninstalled", post.lang)
+    if not verified.installed:
+        # The portal says installation never finished: say so instead of pretending to work.
+        return error_page(409, "installation_unfinished", post.lang)
     portal = store_frame_user(app_ctx, post, verified, installer=False)
     t = strings(post.lang)
     context = placement_context(post.placement, post.placement_options)
@@ -133,7 +136,7 @@ def open_app() -> Any:
         session_token=token,
         context=context,
         entity_name=ENTITY_NAMES[context["entityTypeId"]],
-        needs_setup=portal.state != "installed",
+        needs_setup=portal.state != "installed" and portal.setup_error is not None,
         **common,
     )
 
