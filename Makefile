@@ -25,7 +25,15 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# The browser tests drive Debian's chromium (never a downloaded browser).
+/usr/bin/chromium:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "The browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; \
+	fi
+
+test: lint /usr/bin/chromium
 	$(BIN)/pytest
 
 clean:

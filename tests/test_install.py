@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import time
+from pathlib import Path
 
 import requests
 
+from b24app.config import DEFAULT_JSSDK_INTEGRITY, DEFAULT_JSSDK_URL
 from tests.helpers import Stack, wait_until
 
 PLACEMENTS = {"CRM_CONTACT_LIST_TOOLBAR", "CRM_CONTACT_LIST_MENU"}
@@ -112,12 +115,69 @@ def test_install_page_loads_the_sdk_with_integrity(stack: Stack) -> None:
 def test_uninstall_event_wipes_tokens_and_stops_jobs(installed: Stack) -> None:
     stack = installed
     token = stack.open(1).token
+    db_portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    pending = stack.db.create_merge_job(
+        portal_id=db_portal.id, user_id=1, entity_type_id=3, groups=[[800001, 800002]]
+    )
+    stack.db.claim_job(pending.id, "a-busy-worker", stale_before=0)
     stack.portal.uninstall(clean=False)
     wait_until(lambda: stack.db.get_portal(member_id=stack.portal.member_id).state == "uninstalled")
     portal = stack.db.get_portal(member_id=stack.portal.member_id)
     assert stack.db.get_token(portal.id, 1) is None
+    ended = stack.db.get_job(pending.id)
+    assert ended.status == "failed" and ended.error_code == "portal_uninstalled"
     assert stack.api("POST", "/scans", token, {"entityTypeId": 3}).status_code == 401
     calls_before = len(stack.portal.calls)
     reopened = stack.open(1)
     assert reopened.token is None
     assert len(stack.portal.calls) == calls_before
+
+
+def test_forged_uninstall_changes_nothing(installed: Stack) -> None:
+    stack = installed
+    stack.open(1)  # the app learns the portal's application_token from a verified frame POST
+    form = {
+        "event": "ONAPPUNINSTALL",
+        "data[CLEAN]": "1",
+        "auth[member_id]": stack.portal.member_id,
+        "auth[domain]": stack.portal.domain,
+        "auth[application_token]": "forged-application-token",
+    }
+    response = requests.post(f"{stack.url}/events", data=form, timeout=10)
+    assert response.status_code == 200
+    time.sleep(0.5)
+    portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert portal.state == "installed"
+    assert stack.db.get_token(portal.id, 1) is not None
+
+
+def test_uninstall_with_clean_purges_the_portals_jobs(installed: Stack) -> None:
+    stack = installed
+    token = stack.open(1).token
+    scan = stack.scan(token, 3)
+    stack.portal.uninstall(clean=True)
+    wait_until(lambda: stack.db.get_job(scan["id"]) is None)
+    assert stack.db.get_portal(member_id=stack.portal.member_id).state == "uninstalled"
+
+
+def test_production_pages_load_the_pinned_sdk_from_the_cdn_with_integrity(tmp_path: Path) -> None:
+    from tests.helpers import build_stack
+
+    stack = build_stack(tmp_path, jssdk_file="")
+    try:
+        response = stack.install(1, finish=False)
+        assert DEFAULT_JSSDK_URL in response.text
+        assert f'integrity="{DEFAULT_JSSDK_INTEGRITY}"' in response.text
+        assert "https://cdn.jsdelivr.net" in response.headers["Content-Security-Policy"]
+        assert requests.get(f"{stack.url}/vendor/b24jssdk.js", timeout=10).status_code == 404
+    finally:
+        stack.close()
+
+
+def test_the_ui_speaks_english_on_an_english_portal(stack: Stack) -> None:
+    english = stack.emu.add_portal(lang="en", seed=False)
+    stack.install(1, portal=english)
+    opened = stack.open(1, portal=english)
+    assert '<html lang="en">' in opened.response.text
+    assert "Find duplicates" in opened.response.text
+    assert stack.db.get_portal(member_id=english.member_id).phone_region is None

@@ -186,3 +186,31 @@ def test_cyrillic_reaches_the_api_intact(installed: Stack, admin: str) -> None:
     scan = installed.scan(admin, 3)
     names = {r["name"] for g in scan["groups"] for r in g["records"]}
     assert any("Иван" in name for name in names)
+
+
+def test_no_token_or_secret_reaches_a_log_line_or_an_answer(
+    installed: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    answers: list[str] = []
+    installed.portal.send_install_event()
+    opened = installed.open(2)
+    assert opened.token
+    answers.append(opened.response.text)
+    installed.emu.expire_access_tokens(installed.portal, 2)
+    scan = installed.scan(opened.token, 3)
+    merge = installed.merge(opened.token, [g["entityIds"] for g in scan["groups"]])
+    answers.extend([str(scan), str(merge)])
+    for job in (scan, merge):
+        answers.append(installed.api("GET", f"/scans/{job['id']}", opened.token).text)
+    installed.portal.uninstall(clean=False)
+    settings = installed.app.extensions["b24app"].settings
+    secrets = {settings.client_secret, installed.portal.application_token or ""}
+    secrets |= set(installed.emu.tokens.access) | set(installed.emu.tokens.refresh)
+    secrets.discard("")
+    assert len(secrets) > 5
+    text = "\n".join(record.getMessage() for record in caplog.records) + "\n".join(answers)
+    leaked = [s for s in secrets if s in text]
+    assert leaked == []
