@@ -66,7 +66,9 @@ def demo(args: argparse.Namespace) -> int:
         f"  emulated portal   {portal.url}/   (OAuth server {emulator.oauth_url})\n"
         f"  the app           {app_url}/   (database {db_path})\n\n"
         f"Open {portal.url}/marketplace/local/ and press Install (you are the portal admin),\n"
-        f"then open {portal.url}/crm/contact/list/ and choose Applications > Find duplicates.\n"
+        f"then open {portal.url}/crm/contact/list/ and choose Applications > Найти дубликаты\n"
+        "(Find duplicates). The portal's admin works in Russian; switch to user 2 (top right)\n"
+        "for English, or to user 3, who may not delete records.\n"
         "Press Ctrl+C to stop.\n",
         flush=True,
     )

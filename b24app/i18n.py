@@ -49,6 +49,45 @@ STRINGS: dict[str, dict[str, str]] = {
         "open_from_portal": "Open this app from your Bitrix24 portal.",
         "setup_incomplete": "The app's set-up on this portal did not complete. An "
         "administrator should open the app once more to finish it.",
+        "name": "Name",
+        "deal": "Deals",
+        "phone_extension": "same number, other extension",
+        "title": "title",
+        "title+client": "title and client",
+        "merge_summary": "Merged: {success}. Need a decision in Bitrix24: {conflict}. "
+        "Not merged: {error}.",
+        "not_attempted": "Not merged: the job stopped before this group.",
+        "error_merge_refused": "Bitrix24 refused the merge: you may not be allowed to change "
+        "or delete one of these records.",
+        "error_access_denied": "Bitrix24 denied access to one of these records.",
+        "error_outcome_unknown": "Bitrix24 did not answer in time, so the merge may or may not "
+        "have happened. Check these records in Bitrix24 before merging them again.",
+        "error_interrupted": "The app stopped while merging this group. Check these records in "
+        "Bitrix24 before merging them again.",
+        "error_bitrix": "Bitrix24 answered: {message}",
+        "reason_malformed": "The request from the portal is incomplete or malformed.",
+        "reason_insecure_portal": "The portal must be reached over HTTPS.",
+        "reason_portal_host_not_allowed": "This portal address is not allowed.",
+        "reason_application_token_mismatch": "The request did not come from the portal the app "
+        "is installed on.",
+        "reason_token_of_another_app": "The access token belongs to another application.",
+        "reason_member_id_mismatch": "The access token belongs to another portal.",
+        "reason_domain_mismatch": "The access token belongs to another portal address.",
+        "reason_token_without_user": "The access token names no user.",
+        "reason_oauth_server_unavailable": "Bitrix24's authorisation server did not answer; "
+        "try again in a minute.",
+        "reason_token_rejected": "Bitrix24 did not confirm this request. Reopen the app from "
+        "your portal.",
+        "reason_portal_uninstalled": "The app was removed from this portal. Install it again to "
+        "use it.",
+        "reason_setup_failed": "The app could not finish setting itself up on the portal.",
+        "reason_installer_not_admin": "Only a portal administrator can install this app.",
+        "reason_installation_unfinished": "The app's installation has not been finished on this "
+        "portal. An administrator should open the app once (Applications → the app) to "
+        "complete it.",
+        "reason_internal_error": "Something went wrong on the app's side. It has been logged; "
+        "try again in a minute.",
+        "reason_unknown": "The request could not be verified.",
     },
     "ru": {
         "app_title": "Поиск дубликатов",
@@ -96,6 +135,44 @@ STRINGS: dict[str, dict[str, str]] = {
         "open_from_portal": "Откройте это приложение из своего портала Битрикс24.",
         "setup_incomplete": "Настройка приложения на портале не завершилась. Администратору "
         "нужно открыть приложение ещё раз, чтобы её закончить.",
+        "name": "Имя",
+        "deal": "Сделки",
+        "phone_extension": "тот же номер, другой добавочный",
+        "title": "название",
+        "title+client": "название и клиент",
+        "merge_summary": "Объединено: {success}. Требуют решения в Битрикс24: {conflict}. "
+        "Не объединено: {error}.",
+        "not_attempted": "Не объединено: задание остановилось раньше этой группы.",
+        "error_merge_refused": "Битрикс24 отказал в объединении: возможно, у вас нет права "
+        "изменять или удалять одну из этих записей.",
+        "error_access_denied": "Битрикс24 закрыл доступ к одной из этих записей.",
+        "error_outcome_unknown": "Битрикс24 не ответил вовремя, и объединение могло как "
+        "пройти, так и нет. Проверьте эти записи в Битрикс24, прежде чем объединять снова.",
+        "error_interrupted": "Приложение остановилось во время объединения этой группы. "
+        "Проверьте эти записи в Битрикс24, прежде чем объединять снова.",
+        "error_bitrix": "Ответ Битрикс24: {message}",
+        "reason_malformed": "Запрос от портала неполный или повреждён.",
+        "reason_insecure_portal": "Портал должен открываться по HTTPS.",
+        "reason_portal_host_not_allowed": "Этот адрес портала не разрешён.",
+        "reason_application_token_mismatch": "Запрос пришёл не с того портала, на котором "
+        "установлено приложение.",
+        "reason_token_of_another_app": "Токен доступа принадлежит другому приложению.",
+        "reason_member_id_mismatch": "Токен доступа принадлежит другому порталу.",
+        "reason_domain_mismatch": "Токен доступа принадлежит другому адресу портала.",
+        "reason_token_without_user": "В токене доступа не указан пользователь.",
+        "reason_oauth_server_unavailable": "Сервер авторизации Битрикс24 не ответил; "
+        "попробуйте через минуту.",
+        "reason_token_rejected": "Битрикс24 не подтвердил этот запрос. Откройте приложение "
+        "из портала заново.",
+        "reason_portal_uninstalled": "Приложение удалено с этого портала. Установите его "
+        "снова, чтобы пользоваться им.",
+        "reason_setup_failed": "Приложение не смогло завершить настройку на портале.",
+        "reason_installer_not_admin": "Установить приложение может только администратор портала.",
+        "reason_installation_unfinished": "Установка приложения на этом портале не завершена. "
+        "Администратору нужно один раз открыть приложение (Приложения → приложение).",
+        "reason_internal_error": "Что-то пошло не так на стороне приложения. Ошибка записана; "
+        "попробуйте через минуту.",
+        "reason_unknown": "Запрос не удалось проверить.",
     },
 }
 

@@ -7,11 +7,13 @@ import hmac
 import logging
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+from b24app.bitrix.auth import StaticToken
 from b24app.bitrix.client import RestClient
-from b24app.bitrix.errors import BitrixError, VerificationError
+from b24app.bitrix.errors import AuthFailed, BitrixError, VerificationError
 from b24app.bitrix.oauth import VerifiedToken
-from b24app.bitrix.payloads import EventPost, FramePost, portal_address
+from b24app.bitrix.payloads import EventPost, FramePost, PortalAddress, portal_address
 from b24app.context import AppContext
 from b24app.dedupe import region_for_language
 from b24app.storage.db import Portal
@@ -71,16 +73,42 @@ def verify_frame(ctx: AppContext, post: FramePost) -> VerifiedToken:
     return cached
 
 
+def confirmed_address(posted: PortalAddress, verified: VerifiedToken) -> PortalAddress:
+    """The portal's address with the scheme the OAuth server reports, when it reports one.
+
+    PROTOCOL is whatever the browser posted; app.info's client_endpoint is the portal's own.
+    """
+    reported = urlsplit(verified.client_endpoint)
+    if reported.scheme in ("http", "https") and reported.netloc.lower() == posted.domain:
+        return PortalAddress(domain=posted.domain, scheme=reported.scheme)
+    return posted
+
+
+def is_portal_admin(ctx: AppContext, post: FramePost) -> bool:
+    """Ask the portal, with the poster's own token, whether they administer it."""
+    client = RestClient(
+        ctx.http,
+        post.address.client_endpoint,
+        StaticToken(post.auth_id),
+        timeout=ctx.settings.http_timeout,
+    )
+    try:
+        return client.call("user.admin") is True
+    except BitrixError:
+        return False
+
+
 def store_frame_user(
     ctx: AppContext, post: FramePost, verified: VerifiedToken, *, installer: bool
 ) -> Portal:
     """Save (or refresh) the portal record and the opening user's tokens."""
     server = ctx.oauth_server(post.server_endpoint)
+    address = confirmed_address(post.address, verified)
     portal = ctx.db.upsert_portal(
         member_id=post.member_id,
-        domain=post.address.domain,
-        scheme=post.address.scheme,
-        client_endpoint=post.address.client_endpoint,
+        domain=address.domain,
+        scheme=address.scheme,
+        client_endpoint=address.client_endpoint,
         server_endpoint=f"{server.origin}/rest/",
         language=post.lang if installer else None,
         phone_region=region_for_language(post.lang) if installer else None,
@@ -210,6 +238,21 @@ def install_from_event(ctx: AppContext, event: EventPost) -> Portal:
     return fresh
 
 
+def uninstall_confirmed(ctx: AppContext, portal: Portal) -> bool:
+    """True when the portal no longer accepts the app's tokens (or the app holds none)."""
+    pair = ctx.db.get_installer_token(portal.id) or ctx.db.any_token(portal.id)
+    if pair is None:
+        return True
+    try:
+        info = ctx.rest(portal, pair.user_id).call("app.info")
+    except AuthFailed:
+        return True  # the token and its refresh are dead: the app was removed
+    except BitrixError as exc:
+        log.warning("uninstall could not be confirmed (%s); ignored for now", exc.code)
+        return False
+    return isinstance(info, dict) and info.get("INSTALLED") is False
+
+
 def handle_event(ctx: AppContext, event: EventPost) -> str:
     """Act on a verified event; returns what was done (for the log, never a secret)."""
     if event.event == "ONAPPINSTALL":
@@ -238,6 +281,12 @@ def handle_event(ctx: AppContext, event: EventPost) -> str:
         log.warning("security: event %s with a wrong application_token ignored", event.event)
         return "ignored: application_token mismatch"
     if event.event == "ONAPPUNINSTALL":
+        # Every user's browser sees the application_token (frame POSTs carry it), so it alone
+        # does not prove the portal removed the app. Bitrix24 revokes the app's API access
+        # before this event: confirm that with a stored token before wiping anything.
+        if not uninstall_confirmed(ctx, portal):
+            log.warning("security: ONAPPUNINSTALL ignored: the portal still accepts the app")
+            return "ignored: portal still has the app installed"
         purge = str(event.data.get("CLEAN") or "0").strip() == "1"
         ctx.db.uninstall_portal(portal.id, purge=purge)
         return "uninstalled"

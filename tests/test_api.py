@@ -166,3 +166,23 @@ def test_settings_need_a_portal_admin(installed: Stack, token: str) -> None:
     changed = installed.api("PUT", "/settings", token, {"phoneCountry": "de"})
     assert changed.json() == {"phoneCountry": "DE"}
     assert installed.api("GET", "/settings", manager).json() == {"phoneCountry": "DE"}
+
+
+def test_absurd_inputs_are_4xx_not_5xx(installed: Stack, token: str) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    for path in ("/scans", "/merges"):
+        response = requests.post(
+            f"{installed.url}/api{path}",
+            data=deep,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            timeout=10,
+        )
+        assert response.status_code == 400, path
+    scan = installed.api("POST", "/scans", token, {"entityTypeId": 3}).json()
+    huge = installed.api("GET", f"/scans/{scan['id']}?offset=99999999999999999999999", token)
+    assert huge.status_code == 422
+    for seed in (2**31, 10**30):
+        big = installed.api("POST", "/scans", token, {"entityTypeId": 3, "seedId": seed})
+        assert big.status_code == 422
+    assert installed.api("GET", "/scans", token).status_code == 405
+    assert installed.api("GET", "/scans", token).json()["error"]["code"] == "method_not_allowed"

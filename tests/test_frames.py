@@ -229,3 +229,48 @@ def test_unknown_api_route_is_json(installed: Stack) -> None:
     response = requests.get(f"{installed.url}/api/nothing-here", timeout=10)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_deeply_nested_placement_options_are_no_context_not_a_crash(installed: Stack) -> None:
+    fp = installed.portal.frame_post(1, "CRM_CONTACT_LIST_MENU")
+    fp.form["PLACEMENT_OPTIONS"] = "[" * 100_000
+    response = installed.frame("/app", fp)
+    assert response.status_code == 200
+    assert '"seedId": null' in response.text
+
+
+def test_a_replayed_post_with_another_protocol_does_not_rewrite_the_portal(
+    installed: Stack,
+) -> None:
+    fp = installed.portal.frame_post(2)
+    fp.query["PROTOCOL"] = "1"
+    installed.frame("/app", fp)
+    portal = installed.db.get_portal(member_id=installed.portal.member_id)
+    assert portal.scheme == "http"
+    assert portal.client_endpoint == f"{installed.portal.url}/rest/"
+
+
+def test_events_answer_200_whatever_arrives(installed: Stack) -> None:
+    huge = {"event": "ONAPPUNINSTALL", "data[X]": "x" * (3 * 1024 * 1024)}
+    assert requests.post(f"{installed.url}/events", data=huge, timeout=30).status_code == 200
+    assert requests.post(f"{installed.url}/events", data="garbage", timeout=10).status_code == 200
+    portal = installed.db.get_portal(member_id=installed.portal.member_id)
+    assert portal.state == "installed"
+
+
+def test_every_string_is_translated() -> None:
+    from b24app.i18n import STRINGS
+
+    assert set(STRINGS["en"]) == set(STRINGS["ru"])
+    for lang, table in STRINGS.items():
+        assert all(value.strip() for value in table.values()), lang
+
+
+@pytest.mark.parametrize(("lang", "needle"), [("ru", "Токен доступа"), ("en", "access token")])
+def test_refusal_pages_speak_the_users_language(installed: Stack, lang: str, needle: str) -> None:
+    fp = installed.portal.frame_post(1)
+    fp.query["LANG"] = lang
+    fp.form["member_id"] = "0123456789abcdef0123456789abcdef"
+    response = installed.frame("/app", fp)
+    assert response.status_code == 403
+    assert needle.lower() in response.text.lower()

@@ -55,18 +55,39 @@ def test_reinstall_binds_nothing_twice(stack: Stack) -> None:
 
 
 def test_failed_setup_shows_what_failed_and_can_be_retried(stack: Stack) -> None:
-    # User 2 is not an admin: the portal refuses placement.bind and event.bind.
-    response = stack.install(2)
+    settings = stack.app.extensions["b24app"].settings
+    # The app was registered without the placement scope: the portal refuses placement.bind.
+    stack.emu.register_app(settings.client_id, settings.client_secret, stack.url, scope="crm")
+    response = stack.install(1)
     assert response.status_code == 200
     assert 'data-state="failed"' in response.text
     assert "install.js" not in response.text
     assert "placement.bind" in response.text
+    assert not stack.portal.installed
     portal = stack.db.get_portal(member_id=stack.portal.member_id)
     assert portal.state != "installed"
-    # The admin reopens the installer: now it completes.
+    # The admin fixes the scopes and reopens the installer: now it completes.
+    stack.emu.register_app(settings.client_id, settings.client_secret, stack.url)
     retry = stack.install(1)
     assert 'data-state="ok"' in retry.text
     assert stack.db.get_portal(member_id=stack.portal.member_id).state == "installed"
+
+
+def test_only_an_admin_can_run_the_installer(installed: Stack) -> None:
+    stack = installed
+    before = stack.db.get_portal(member_id=stack.portal.member_id)
+    post, _frame = stack.portal.open_frame(3, install=True)
+    post.query["LANG"] = "de"
+    response = stack.frame("/install", post)
+    assert response.status_code == 403
+    assert "<html" in response.text and "install.js" not in response.text
+    after = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert (after.language, after.setup_error, after.state) == (
+        before.language,
+        before.setup_error,
+        before.state,
+    )
+    assert stack.db.get_token(after.id, 3) is None
 
 
 def test_server_to_server_install_callback_stores_tokens_without_html(stack: Stack) -> None:
@@ -181,3 +202,25 @@ def test_the_ui_speaks_english_on_an_english_portal(stack: Stack) -> None:
     assert '<html lang="en">' in opened.response.text
     assert "Find duplicates" in opened.response.text
     assert stack.db.get_portal(member_id=english.member_id).phone_region is None
+
+
+def test_uninstall_with_the_real_application_token_is_confirmed_with_the_portal(
+    installed: Stack,
+) -> None:
+    """Every user's browser sees APPLICATION_TOKEN; it alone must not remove the app."""
+    stack = installed
+    post = stack.portal.frame_post(3)
+    application_token = post.form["APPLICATION_TOKEN"]
+    stack.frame("/app", post)
+    form = {
+        "event": "ONAPPUNINSTALL",
+        "data[CLEAN]": "1",
+        "auth[member_id]": stack.portal.member_id,
+        "auth[domain]": stack.portal.domain,
+        "auth[application_token]": application_token,
+    }
+    assert requests.post(f"{stack.url}/events", data=form, timeout=10).status_code == 200
+    time.sleep(0.5)
+    portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert portal.state == "installed"
+    assert stack.db.get_token(portal.id, 1) is not None

@@ -133,3 +133,18 @@ class UserTokens:
             # A newer pair was stored meanwhile (the user reopened the app); it wins.
             return self._stored().access_token
         return grant.access_token
+
+
+class StaticToken:
+    """A token source for one call made with a token that must not be refreshed or stored."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def access_token(self) -> str:
+        """The token as given."""
+        return self._token
+
+    def refresh(self, stale_token: str) -> str:
+        """Never refreshes: the caller's token is all there is."""
+        raise AuthFailed("expired_token", "the posted token has expired")

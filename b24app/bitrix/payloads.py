@@ -18,6 +18,8 @@ _HOST = re.compile(
 _MEMBER_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_.~+/=-]{1,512}$")
 _PLACEMENT = re.compile(r"^[A-Z0-9_]{1,64}$")
+# Real placement options are a few short keys; anything longer is not worth parsing.
+MAX_PLACEMENT_OPTIONS = 8192
 
 
 @dataclass(frozen=True)
@@ -102,11 +104,11 @@ def _is_ip(host: str) -> bool:
 
 def parse_placement_options(raw: str | None) -> dict[str, Any] | None:
     """PLACEMENT_OPTIONS is a JSON string; empty, invalid or non-object means no context."""
-    if not raw:
+    if not raw or len(raw) > MAX_PLACEMENT_OPTIONS:
         return None
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 

@@ -199,8 +199,9 @@ class Portal:
             url = app.url(app.handler_path)
         access, refresh = self.emu.issue_tokens(self, user_id)
         options = dict(placement_options or {})
+        lang = self.users[user_id].lang or self.lang
         sid = sid or secrets.token_hex(16)
-        query = {"DOMAIN": self.domain, "PROTOCOL": "0", "LANG": self.lang, "APP_SID": sid}
+        query = {"DOMAIN": self.domain, "PROTOCOL": "0", "LANG": lang, "APP_SID": sid}
         form = {
             "AUTH_ID": access.token,
             "AUTH_EXPIRES": str(self.emu.access_token_ttl),
@@ -222,7 +223,7 @@ class Portal:
             "DOMAIN": self.domain,
             "PROTOCOL": 0,
             "PATH": "/rest",
-            "LANG": self.lang,
+            "LANG": lang,
             "MEMBER_ID": self.member_id,
             "IS_ADMIN": user.admin,
             "APP_OPTIONS": {},

@@ -19,6 +19,8 @@ class User:
     can_add: bool = True
     can_update: bool = True
     can_delete: bool = True
+    # The user's own interface language; None means the portal's.
+    lang: str | None = None
 
     @property
     def full_name(self) -> str:
@@ -73,6 +75,6 @@ def default_users() -> dict[int, User]:
     """Return the three users every emulated portal starts with."""
     return {
         1: User(1, "Ivan", "Admin", "admin@portal.example", admin=True),
-        2: User(2, "Maria", "Manager", "manager@portal.example"),
+        2: User(2, "Maria", "Manager", "manager@portal.example", lang="en"),
         3: User(3, "Oleg", "Restricted", "restricted@portal.example", can_delete=False),
     }

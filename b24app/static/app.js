@@ -109,6 +109,7 @@
     var checkbox = el("input", { type: "checkbox", className: "group-select", "data-ids": key,
                                  "aria-label": t.group + " " + (index + 1) });
     checkbox.checked = true;
+    checkbox.addEventListener("change", syncSelectAll);
     var matched = group.matchedOn.map(function (m) { return t[m] || m; }).join(", ");
     return el("article", { className: "card group", "data-ids": key }, [
       el("header", { className: "group__head" }, [
@@ -117,7 +118,7 @@
       ]),
       el("table", { className: "records" }, [
         el("thead", {}, [el("tr", {}, [
-          el("th", { text: "ID" }), el("th", { text: "" }), el("th", { text: t.phones }),
+          el("th", { text: "ID" }), el("th", { text: t.name }), el("th", { text: t.phones }),
           el("th", { text: t.emails }), el("th", { text: t.created })
         ])]),
         el("tbody", {}, rows)
@@ -136,7 +137,8 @@
     list.textContent = "";
     (job.shared || []).forEach(function (pair) {
       var names = pair.records.map(function (r) { return "#" + r.id + " " + (r.name || ""); });
-      list.appendChild(el("li", { text: names.join(" · ") + " (" + pair.matchedOn.join(", ") + ")" }));
+      var keys = pair.matchedOn.map(function (m) { return t[m] || m; }).join(", ");
+      list.appendChild(el("li", { text: names.join(" · ") + " (" + keys + ")" }));
     });
     $("shared").hidden = !(job.shared && job.shared.length);
     var records = (job.stats && job.stats.recordsRead) || job.progress.done;
@@ -201,12 +203,44 @@
     window.top.location.href = url;
   }
 
+  function errorText(error) {
+    if (!error) { return ""; }
+    var known = t["error_" + error.code];
+    return format(t.result_ERROR, {
+      message: known || format(t.error_bitrix, { message: error.message || error.code })
+    });
+  }
+
+  function syncSelectAll() {
+    var boxes = Array.prototype.filter.call(document.querySelectorAll(".group-select"),
+                                            function (box) { return !box.disabled; });
+    $("select-all").checked = boxes.length > 0 && boxes.every(function (box) { return box.checked; });
+    $("select-all").disabled = boxes.length === 0;
+  }
+
+  function markNotAttempted(groups) {
+    (groups || []).forEach(function (ids) {
+      var card = document.querySelector('.group[data-ids="' + ids.join(",") + '"]');
+      if (!card) { return; }
+      var box = card.querySelector(".group__result");
+      box.textContent = "";
+      box.appendChild(el("p", { className: "muted", text: t.not_attempted }));
+    });
+  }
+
+  function summary(results) {
+    var counts = { SUCCESS: 0, CONFLICT: 0, ERROR: 0 };
+    results.forEach(function (r) { counts[r.status] += 1; });
+    var kind = counts.ERROR ? "error" : (counts.CONFLICT ? "" : "ok");
+    return { text: format(t.merge_summary, { success: counts.SUCCESS, conflict: counts.CONFLICT,
+                                             error: counts.ERROR }), kind: kind };
+  }
+
   function renderResult(result) {
     var card = document.querySelector('.group[data-ids="' + result.entityIds.join(",") + '"]');
     if (!card) { return; }
     var box = card.querySelector(".group__result");
     box.textContent = "";
-    if (result.status === "PENDING") { return; }
     card.dataset.result = result.status;
     var select = card.querySelector(".group-select");
     if (result.status === "SUCCESS") {
@@ -214,16 +248,17 @@
       select.checked = false;
       select.disabled = true;
     } else if (result.status === "CONFLICT") {
+      select.checked = false;
+      select.disabled = true;
       var button = el("button", { type: "button", className: "btn btn--primary resolve",
                                   "data-url": result.manualMergeUrl, text: t.resolve });
       button.addEventListener("click", function () { openInPortal(result.manualMergeUrl); });
       box.appendChild(el("p", { className: "warning", text: t.result_CONFLICT }));
       box.appendChild(button);
-      select.checked = false;
     } else {
-      box.appendChild(el("p", { className: "error-message",
-        text: format(t.result_ERROR, { message: result.error ? result.error.message : "" }) }));
+      box.appendChild(el("p", { className: "error-message", text: errorText(result.error) }));
     }
+    syncSelectAll();
   }
 
   function startMerge() {
@@ -240,9 +275,11 @@
     }).then(function (job) {
       hideProgress();
       job.results.forEach(renderResult);
-      if (job.status === "done") { setStatus(t.merge_done, "ok"); }
-      else if (job.status === "cancelled") { setStatus(t.cancelled); }
+      var done = summary(job.results);
+      if (job.status === "done") { setStatus(done.text, done.kind); }
+      else if (job.status === "cancelled") { setStatus(t.cancelled + " " + done.text); }
       else { setStatus(format(t.merge_failed, { message: job.error ? job.error.message : "" }), "error"); }
+      if (job.status !== "done") { markNotAttempted(job.pending); }
       fit();
     }).catch(function (error) {
       hideProgress();

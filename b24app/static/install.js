@@ -24,6 +24,7 @@
     done = true;
     return b24.installFinish().then(function () {
       document.getElementById("install").dataset.state = "finished";
+      document.getElementById("install-status").hidden = true;
       show("install-done");
     });
   }).catch(function (error) {

@@ -329,6 +329,20 @@ class Database:
             )
         return _token(row) if row else None
 
+    def any_token(self, portal_id: int) -> TokenPair | None:
+        """The most recently stored pair of any user of a portal."""
+        with self.reader.connect() as conn:
+            row = (
+                conn.execute(
+                    sa.select(tokens)
+                    .where(tokens.c.portal_id == portal_id)
+                    .order_by(tokens.c.updated_at.desc())
+                )
+                .mappings()
+                .first()
+            )
+        return _token(row) if row else None
+
     def store_token(
         self,
         *,

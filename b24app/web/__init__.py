@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from b24app.context import AppContext
@@ -39,6 +39,8 @@ def register(app: Flask, ctx: AppContext) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
+        if request.path == "/events" and request.method == "POST":
+            return jsonify({"ok": True})  # answered 200 whatever arrives; acted on never
         if request.path.startswith("/api/"):
             code = exc.code or 500
             name = (

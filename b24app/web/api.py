@@ -21,6 +21,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 ENTITY_TYPES = (1, 2, 3, 4)
 SCANNABLE_TYPES = (1, 3, 4)
 MAX_PAGE = 1000
+MAX_ID = 2**31  # Bitrix24 record IDs are 32-bit
+MAX_OFFSET = 10**7
 
 
 def session_required(view: F) -> F:
@@ -46,7 +48,10 @@ def _session() -> Session:
 
 
 def _json_object() -> dict[str, Any] | None:
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # absurdly deep nesting is not JSON we take
+        return None
     return data if isinstance(data, dict) else None
 
 
@@ -104,7 +109,7 @@ def create_scan() -> Any:
     params: dict[str, Any] = {}
     if data.get("seedId") is not None:
         seed = _int_field(data.get("seedId"))
-        if seed is None or seed <= 0:
+        if seed is None or not 0 < seed < MAX_ID:
             return api_error(422, "invalid_seed_id", "seedId must be a positive integer.")
         params["seedId"] = seed
     session = _session()
@@ -125,7 +130,7 @@ def _page_args() -> tuple[int, int | None] | None:
         limit = int(raw_limit) if raw_limit is not None else None
     except ValueError:
         return None
-    if offset < 0 or (limit is not None and not 0 < limit <= MAX_PAGE):
+    if not 0 <= offset <= MAX_OFFSET or (limit is not None and not 0 < limit <= MAX_PAGE):
         return None
     return offset, limit
 
@@ -193,7 +198,7 @@ def _validate_groups(raw: Any) -> tuple[list[list[int]] | None, tuple[int, str, 
         ids: list[int] = []
         for value in group:
             number = _int_field(value)
-            if number is None or not 0 < number < 2**31:
+            if number is None or not 0 < number < MAX_ID:
                 return None, (
                     422,
                     "invalid_id",
@@ -254,12 +259,15 @@ def get_merge(job_id: str) -> Any:
         return api_error(404, "not_found", "No such merge.")
     body = _job_head(job)
     results = []
+    pending = []
     for item in ctx().db.merge_items(job.id):
-        finished = item["status"] in ("SUCCESS", "CONFLICT", "ERROR")
+        if item["status"] not in ("SUCCESS", "CONFLICT", "ERROR"):
+            pending.append([int(i) for i in item["entity_ids"]])
+            continue
         results.append(
             {
                 "entityIds": [int(i) for i in item["entity_ids"]],
-                "status": item["status"] if finished else "PENDING",
+                "status": item["status"],
                 "keptId": item["kept_id"],
                 "mergedIds": [int(i) for i in item["merged_ids"] or []],
                 "manualMergeUrl": item["manual_merge_url"],
@@ -271,6 +279,8 @@ def get_merge(job_id: str) -> Any:
             }
         )
     body["results"] = results
+    # Groups with no outcome yet (or never attempted, once a job was cancelled or failed).
+    body["pending"] = pending
     return jsonify(body)
 
 

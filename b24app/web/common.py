@@ -10,28 +10,6 @@ from b24app.context import AppContext
 from b24app.i18n import language, strings
 from b24app.security import SessionSigner
 
-# What a person reads for each reason a frame request was refused (never a secret).
-REASONS = {
-    "malformed_domain": "The portal address in the request is not valid.",
-    "insecure_portal": "The portal must be reached over HTTPS.",
-    "portal_host_not_allowed": "This portal address is not allowed.",
-    "application_token_mismatch": "The request did not come from the portal the app is "
-    "installed on.",
-    "token_of_another_app": "The access token belongs to another application.",
-    "member_id_mismatch": "The access token belongs to another portal.",
-    "domain_mismatch": "The access token belongs to another portal address.",
-    "token_without_user": "The access token names no user.",
-    "oauth_server_unavailable": "Bitrix24's authorisation server did not answer; try again "
-    "in a minute.",
-    "token_rejected": "Bitrix24 did not confirm this request. Reopen the app from your portal.",
-    "portal_uninstalled": "The app was removed from this portal. Install it again to use it.",
-    "setup_failed": "The app could not finish setting itself up on the portal.",
-    "installation_unfinished": "The app's installation has not been finished on this portal. "
-    "An administrator should open the app once (Applications → the app) to complete it.",
-    "internal_error": "Something went wrong on the app's side. It has been logged; try again "
-    "in a minute.",
-}
-
 
 def ctx() -> AppContext:
     """This app's context."""
@@ -47,13 +25,13 @@ def signer() -> SessionSigner:
     return value
 
 
-def reason_text(reason: str) -> str:
+def reason_text(reason: str, lang: str | None = None) -> str:
     """A readable sentence for a refusal reason code like ``token_rejected (expired_token)``."""
     key = reason.split(" ", 1)[0]
+    t = strings(lang)
     if key.startswith("missing_") or key.startswith("malformed_"):
-        field = key.split("_", 1)[1].upper()
-        return f"The request from the portal is incomplete or malformed ({field})."
-    return REASONS.get(key, "The request could not be verified.")
+        return t["reason_malformed"] + f" ({key.split('_', 1)[1].upper()})"
+    return t.get(f"reason_{key}", t["reason_unknown"])
 
 
 def error_page(status: int, reason: str, lang: str | None = None) -> tuple[str, int]:
@@ -62,7 +40,7 @@ def error_page(status: int, reason: str, lang: str | None = None) -> tuple[str, 
         render_template(
             "error.html",
             status=status,
-            message=reason_text(reason),
+            message=reason_text(reason, lang),
             code=reason.split(" ", 1)[0],
             t=strings(lang),
             lang=language(lang),

@@ -11,7 +11,13 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from b24app.bitrix.errors import VerificationError
 from b24app.bitrix.payloads import FramePost, parse_event, parse_frame_post
 from b24app.i18n import language, strings
-from b24app.installs import install_from_event, set_up_portal, store_frame_user, verify_frame
+from b24app.installs import (
+    install_from_event,
+    is_portal_admin,
+    set_up_portal,
+    store_frame_user,
+    verify_frame,
+)
 from b24app.security import Session
 from b24app.web.common import ctx, error_page, signer
 
@@ -79,6 +85,8 @@ def install() -> Any:
         log.warning("install frame refused: %s", exc.reason)
         return error_page(exc.status, exc.reason, lang)
     g.frame_origin = post.address.base_url
+    if not is_portal_admin(app_ctx, post):
+        return error_page(403, "installer_not_admin", post.lang)
     portal = store_frame_user(app_ctx, post, verified, installer=True)
     failures = set_up_portal(app_ctx, portal, verified.user_id)
     t = strings(post.lang)

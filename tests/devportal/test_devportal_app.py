@@ -15,7 +15,7 @@ def test_frame_post_contents(emu: DevPortal, portal: Portal, receiver: Any) -> N
     post = portal.frame_post(2, "CRM_CONTACT_LIST_MENU", {"ID": "7"})
     assert post.url == receiver.url + "/app"
     assert post.query["DOMAIN"] == portal.domain and post.query["PROTOCOL"] == "0"
-    assert post.query["LANG"] == "ru" and post.query["APP_SID"]
+    assert post.query["LANG"] == "en" and post.query["APP_SID"]  # user 2 works in English
     form = post.form
     assert set(form) == {
         "AUTH_ID",

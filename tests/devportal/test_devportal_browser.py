@@ -98,6 +98,8 @@ def test_install_placement_refresh_and_open_path(sdk_emu: DevPortal) -> None:
             page.click("tr[data-id='3'] .dots")
             page.click("tr[data-id='3'] .menu-item")
             frame = _frame(page, "#b24emu-app-frame")
+            # The slider's iframe exists before the POST lands in it: wait for the app page.
+            frame.wait_for_function("window.ready !== undefined", timeout=10000)
             assert frame.evaluate("window.ready") == (
                 'CRM_CONTACT_LIST_MENU|{"ID":"3","URI":"/crm/contact/list/"}'
             )
