@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
@@ -24,6 +25,19 @@ from b24app.storage.schema import (
 )
 
 ACTIVE_JOB_STATES = ("queued", "running")
+
+
+class Cipher(Protocol):
+    """Encrypts secrets before they are stored (see ``b24app.security.TokenCipher``)."""
+
+    def encrypt(self, plain: str) -> str:
+        """Ciphertext of a secret."""
+
+    def decrypt(self, stored: str) -> str:
+        """The secret back; raises when no key fits."""
+
+    def rotate(self, stored: str) -> str:
+        """The same secret under the current key."""
 
 
 @dataclass(frozen=True)
@@ -107,17 +121,13 @@ def _portal(row: RowMapping) -> Portal:
     )
 
 
-def _token(row: RowMapping) -> TokenPair:
-    return TokenPair(
-        portal_id=row["portal_id"],
-        user_id=row["user_id"],
-        access_token=row["access_token"],
-        refresh_token=row["refresh_token"],
-        expires_at=row["expires_at"],
-        version=row["version"],
-        status=row["status"],
-        is_installer=bool(row["is_installer"]),
-    )
+class _PlainText:
+    """No encryption: only for tools that never touch tokens (``init-db``)."""
+
+    def encrypt(self, plain: str) -> str:
+        raise RuntimeError("this Database was opened without a token cipher")
+
+    decrypt = rotate = encrypt
 
 
 def _job(row: RowMapping) -> Job:
@@ -145,7 +155,8 @@ def _job(row: RowMapping) -> Job:
 class Database:
     """Typed operations over the app's tables; every write runs in its own transaction."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, cipher: Cipher | None = None, echo: bool = False) -> None:
+        self.cipher: Cipher = cipher or _PlainText()
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if url.startswith("sqlite"):
             # Several threads (request handlers, the job worker) share the file.
@@ -301,6 +312,52 @@ class Database:
 
     # -- tokens --------------------------------------------------------------------------
 
+    def _token(self, row: RowMapping) -> TokenPair:
+        """A stored pair, decrypted; one no key opens reads as needing re-authorisation."""
+        status = row["status"]
+        try:
+            access = self.cipher.decrypt(row["access_token"])
+            refresh = self.cipher.decrypt(row["refresh_token"])
+        except Exception:
+            logging.getLogger(__name__).warning(
+                "stored tokens of portal %s user %s cannot be decrypted with the configured "
+                "keys (B24_TOKEN_KEY / B24_TOKEN_KEYS_OLD); the user must open the app again",
+                row["portal_id"],
+                row["user_id"],
+            )
+            access = refresh = ""
+            status = "reauth_required"
+        return TokenPair(
+            portal_id=row["portal_id"],
+            user_id=row["user_id"],
+            access_token=access,
+            refresh_token=refresh,
+            expires_at=row["expires_at"],
+            version=row["version"],
+            status=status,
+            is_installer=bool(row["is_installer"]),
+        )
+
+    def rotate_token_keys(self) -> tuple[int, int]:
+        """Re-encrypt every stored token under the current key; (rotated, unreadable)."""
+        rotated = unreadable = 0
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(tokens.c.id, tokens.c.access_token, tokens.c.refresh_token)
+            ).all()
+            for row_id, access, refresh in rows:
+                try:
+                    values = {
+                        "access_token": self.cipher.rotate(access),
+                        "refresh_token": self.cipher.rotate(refresh),
+                    }
+                except Exception:
+                    unreadable += 1
+                    continue
+                conn.execute(sa.update(tokens).where(tokens.c.id == row_id).values(**values))
+                rotated += 1
+        return rotated, unreadable
+
     def get_token(self, portal_id: int, user_id: int) -> TokenPair | None:
         """The stored pair of one user on one portal."""
         with self.reader.connect() as conn:
@@ -313,7 +370,7 @@ class Database:
                 .mappings()
                 .first()
             )
-        return _token(row) if row else None
+        return self._token(row) if row else None
 
     def get_installer_token(self, portal_id: int) -> TokenPair | None:
         """The pair of the admin who installed the app (for set-up work)."""
@@ -327,7 +384,7 @@ class Database:
                 .mappings()
                 .first()
             )
-        return _token(row) if row else None
+        return self._token(row) if row else None
 
     def store_token(
         self,
@@ -353,8 +410,8 @@ class Database:
                 .first()
             )
             values: dict[str, Any] = {
-                "access_token": access_token,
-                "refresh_token": refresh_token,
+                "access_token": self.cipher.encrypt(access_token),
+                "refresh_token": self.cipher.encrypt(refresh_token),
                 "expires_at": expires_at,
                 "scope": scope,
                 "status": "active",
@@ -400,7 +457,7 @@ class Database:
                 .mappings()
                 .one()
             )
-        return _token(fresh)
+        return self._token(fresh)
 
     def swap_token(
         self,
@@ -422,8 +479,8 @@ class Database:
                     tokens.c.version == expected_version,
                 )
                 .values(
-                    access_token=access_token,
-                    refresh_token=refresh_token,
+                    access_token=self.cipher.encrypt(access_token),
+                    refresh_token=self.cipher.encrypt(refresh_token),
                     expires_at=expires_at,
                     version=expected_version + 1,
                     status="active",

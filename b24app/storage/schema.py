@@ -33,8 +33,9 @@ tokens = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("portal_id", sa.Integer, sa.ForeignKey("b24_portals.id"), nullable=False),
     sa.Column("user_id", sa.Integer, nullable=False),
-    sa.Column("access_token", sa.String(512), nullable=False),
-    sa.Column("refresh_token", sa.String(512), nullable=False),
+    # Fernet ciphertexts (b24app.security.TokenCipher), never the tokens themselves
+    sa.Column("access_token", sa.Text, nullable=False),
+    sa.Column("refresh_token", sa.Text, nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False),
     sa.Column("scope", sa.String(512), nullable=True),
     sa.Column("is_installer", sa.Boolean, nullable=False, server_default=sa.false()),
