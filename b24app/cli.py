@@ -144,6 +144,30 @@ def rotate_token_keys(_args: argparse.Namespace) -> int:
     return 0 if unreadable == 0 else 1
 
 
+def clear_credentials_alarm(_args: argparse.Namespace) -> int:
+    """Resume token refresh after the credentials alarm (an operator fixed the cause)."""
+    opened = _open_database()
+    if opened is None:
+        return 2
+    _settings, db = opened
+    cleared = db.clear_alarm("app_credentials_invalid")
+    print("credentials alarm cleared" if cleared else "no credentials alarm was raised")
+    return 0
+
+
+def mark_stale_installs(_args: argparse.Namespace) -> int:
+    """Mark portals whose set-up never completed within B24_INSTALL_TTL as need_reinstall."""
+    import time
+
+    opened = _open_database()
+    if opened is None:
+        return 2
+    settings, db = opened
+    stale = db.mark_stale_installs(older_than=time.time() - settings.install_ttl)
+    print(f"{len(stale)} portal(s) marked need_reinstall")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``b24app`` command."""
     logging.basicConfig(
@@ -166,6 +190,14 @@ def main(argv: list[str] | None = None) -> int:
         "rotate-token-keys", help="re-encrypt stored tokens under the current key"
     )
     rotate_parser.set_defaults(func=rotate_token_keys)
+    alarm_parser = sub.add_parser(
+        "clear-credentials-alarm", help="resume token refresh after an invalid_client alarm"
+    )
+    alarm_parser.set_defaults(func=clear_credentials_alarm)
+    stale_parser = sub.add_parser(
+        "mark-stale-installs", help="mark set-ups that never completed as need_reinstall"
+    )
+    stale_parser.set_defaults(func=mark_stale_installs)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

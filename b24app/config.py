@@ -46,6 +46,11 @@ class Settings:
     max_merge_groups: int = 500
     max_group_size: int = 50
     http_timeout: float = 60.0
+    # invalid_client from this many portals within this many seconds: our credentials are wrong
+    credentials_alarm_portals: int = 3
+    credentials_alarm_window: float = 600.0
+    # a portal still ``new`` (set-up never completed) this long becomes need_reinstall
+    install_ttl: float = 900.0
 
     @property
     def token_encryption_key(self) -> str:
@@ -110,6 +115,9 @@ def load_settings(
             else env.get("B24_JSSDK_INTEGRITY", ""),
             jssdk_file=env.get("B24_JSSDK_FILE", ""),
             run_worker=not _flag(env.get("B24_NO_WORKER")),
+            credentials_alarm_portals=int(env.get("B24_CREDENTIALS_ALARM_PORTALS", 3)),
+            credentials_alarm_window=float(env.get("B24_CREDENTIALS_ALARM_WINDOW", 600)),
+            install_ttl=float(env.get("B24_INSTALL_TTL", 900)),
         )
     except ValueError as exc:
         raise ConfigError(f"malformed setting: {exc}") from exc

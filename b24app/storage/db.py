@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from b24app.storage.schema import (
+    alarms,
     jobs,
     merge_claims,
     merge_items,
@@ -56,6 +57,13 @@ class Portal:
     state: str
     app_version: str | None
     setup_error: str | None
+    credentials_rejected_at: float | None = None
+    created_at: float = 0.0
+
+    @property
+    def app_credentials_invalid(self) -> bool:
+        """The portal's OAuth server refused our client credentials (invalid_client)."""
+        return self.credentials_rejected_at is not None
 
     @property
     def base_url(self) -> str:
@@ -118,6 +126,8 @@ def _portal(row: RowMapping) -> Portal:
         state=row["state"],
         app_version=row["app_version"],
         setup_error=row["setup_error"],
+        credentials_rejected_at=row["credentials_rejected_at"],
+        created_at=row["created_at"],
     )
 
 
@@ -234,6 +244,8 @@ class Database:
                 "client_endpoint": client_endpoint,
                 "server_endpoint": server_endpoint,
                 "updated_at": now,
+                # the portal just handed us fresh, verified tokens
+                "credentials_rejected_at": None,
             }
             if language:
                 values["language"] = language
@@ -259,7 +271,7 @@ class Database:
                     for key in ("member_id", "created_at", "state", "phone_region"):
                         values.pop(key, None)
             if row is not None:
-                if row["state"] == "uninstalled":
+                if row["state"] in ("uninstalled", "need_reinstall"):
                     values["state"] = "new"
                 conn.execute(
                     sa.update(portals).where(portals.c.member_id == member_id).values(**values)
@@ -276,6 +288,72 @@ class Database:
         values["updated_at"] = time.time()
         with self.engine.begin() as conn:
             conn.execute(sa.update(portals).where(portals.c.id == portal_id).values(**values))
+
+    def record_credentials_rejected(self, portal_id: int, *, window: float) -> int:
+        """Mark a portal app_credentials_invalid; how many portals were marked within window."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(portals)
+                .where(portals.c.id == portal_id)
+                .values(credentials_rejected_at=now, updated_at=now)
+            )
+            count = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(portals)
+                .where(portals.c.credentials_rejected_at >= now - window)
+            ).scalar()
+        return int(count or 0)
+
+    def raise_alarm(self, name: str, *, fingerprint: str, detail: str) -> bool:
+        """Raise an app-wide alarm; False when it was already up for these credentials."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(alarms).where(alarms.c.name == name)).mappings().first()
+            if row is not None and row["fingerprint"] == fingerprint:
+                return False
+            conn.execute(sa.delete(alarms).where(alarms.c.name == name))
+            conn.execute(
+                sa.insert(alarms).values(
+                    name=name, fingerprint=fingerprint, detail=detail, raised_at=time.time()
+                )
+            )
+        return True
+
+    def alarm_active(self, name: str, *, fingerprint: str) -> bool:
+        """Whether an alarm is up for these credentials (one for other credentials is not)."""
+        with self.reader.connect() as conn:
+            stored = conn.execute(
+                sa.select(alarms.c.fingerprint).where(alarms.c.name == name)
+            ).scalar()
+        return stored is not None and stored == fingerprint
+
+    def clear_alarm(self, name: str) -> bool:
+        """Clear an alarm (an operator's decision); False when none was up."""
+        with self.engine.begin() as conn:
+            result = conn.execute(sa.delete(alarms).where(alarms.c.name == name))
+            if name == "app_credentials_invalid":
+                conn.execute(sa.update(portals).values(credentials_rejected_at=None))
+        return result.rowcount > 0
+
+    def mark_stale_installs(self, *, older_than: float) -> list[str]:
+        """``new`` portals created before ``older_than`` become need_reinstall (CASE-07)."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            stale = [
+                row[0]
+                for row in conn.execute(
+                    sa.select(portals.c.member_id).where(
+                        portals.c.state == "new", portals.c.created_at < older_than
+                    )
+                )
+            ]
+            if stale:
+                conn.execute(
+                    sa.update(portals)
+                    .where(portals.c.member_id.in_(stale))
+                    .values(state="need_reinstall", updated_at=now)
+                )
+        return stale
 
     def mark_installed(self, portal_id: int) -> None:
         """Record that set-up completed."""

@@ -25,6 +25,19 @@ portals = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("installed_at", sa.Float, nullable=True),
+    # set when the portal's OAuth server answered invalid_client (app_credentials_invalid)
+    sa.Column("credentials_rejected_at", sa.Float, nullable=True),
+)
+
+# App-wide alarms an operator must see, e.g. our own client credentials being refused.
+alarms = sa.Table(
+    "b24_alarms",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    # which credentials the alarm is about (a hash, never the secret): new ones void it
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("raised_at", sa.Float, nullable=False),
 )
 
 tokens = sa.Table(
