@@ -28,6 +28,13 @@ REASONS = {
     "setup_failed": "The app could not finish setting itself up on the portal.",
     "installation_unfinished": "The app's installation has not been finished on this portal. "
     "An administrator should open the app once (Applications → the app) to complete it.",
+    "need_reinstall": "The app's installation on this portal never completed. Please "
+    "reinstall the app: a portal administrator opens Applications, removes the app and "
+    "installs it again.",
+    "reauthorize": "Bitrix24 did not accept this authorisation (the link was used already or "
+    "has expired). Open the app again from your Bitrix24 portal to re-authorise.",
+    "oauth_server_not_trusted": "The authorisation server named in the request is not one "
+    "this app trusts.",
     "internal_error": "Something went wrong on the app's side. It has been logged; try again "
     "in a minute.",
 }
