@@ -20,6 +20,7 @@ from b24app.storage.schema import (
     merge_claims,
     merge_items,
     metadata,
+    oauth_states,
     portals,
     scan_groups,
     tokens,
@@ -387,6 +388,47 @@ class Database:
                 .where(portals.c.id == portal_id)
                 .values(state="uninstalled", application_token=None, updated_at=now)
             )
+
+    # -- OAuth states --------------------------------------------------------------------
+
+    def create_oauth_state(
+        self, state_hash: str, *, portal_id: int, user_id: int, expires_at: float
+    ) -> None:
+        """Remember an issued OAuth ``state`` (its hash) for one portal and user."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.delete(oauth_states).where(oauth_states.c.expires_at < time.time() - 86400)
+            )
+            conn.execute(
+                sa.insert(oauth_states).values(
+                    state_hash=state_hash,
+                    portal_id=portal_id,
+                    user_id=user_id,
+                    expires_at=expires_at,
+                )
+            )
+
+    def consume_oauth_state(self, state_hash: str) -> tuple[int, int] | None:
+        """Use a state once: (portal_id, user_id), or None if unknown, used or expired."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sa.update(oauth_states)
+                .where(
+                    oauth_states.c.state_hash == state_hash,
+                    oauth_states.c.used_at.is_(None),
+                    oauth_states.c.expires_at > now,
+                )
+                .values(used_at=now)
+            )
+            if result.rowcount != 1:
+                return None
+            row = conn.execute(
+                sa.select(oauth_states.c.portal_id, oauth_states.c.user_id).where(
+                    oauth_states.c.state_hash == state_hash
+                )
+            ).one()
+        return int(row[0]), int(row[1])
 
     # -- tokens --------------------------------------------------------------------------
 

@@ -129,3 +129,14 @@ merge_claims = sa.Table(
     sa.Column("entity_id", sa.Integer, primary_key=True),
     sa.Column("job_id", sa.String(32), sa.ForeignKey("b24_jobs.id"), nullable=False),
 )
+
+# OAuth ``state`` values issued for the code flow: stored hashed, single use, expiring.
+oauth_states = sa.Table(
+    "b24_oauth_states",
+    metadata,
+    sa.Column("state_hash", sa.String(64), primary_key=True),
+    sa.Column("portal_id", sa.Integer, sa.ForeignKey("b24_portals.id"), nullable=False),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("used_at", sa.Float, nullable=True),
+)
