@@ -13,6 +13,7 @@ from flask import Flask
 
 from b24app.config import ConfigError, Settings, load_settings
 from b24app.context import AppContext
+from b24app.security import TokenCipher
 from b24app.storage.db import Database
 
 log = logging.getLogger("b24app")
@@ -71,7 +72,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
         JSON_SORT_KEYS=False,
     )
-    db = Database(settings.database_url)
+    cipher = TokenCipher(settings.token_encryption_key, settings.token_keys_old)
+    db = Database(settings.database_url, cipher=cipher)
     db.create_tables()
     ctx = AppContext(settings, db)
     app.extensions["b24app"] = ctx

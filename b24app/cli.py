@@ -9,8 +9,13 @@ import secrets
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from werkzeug.serving import make_server
+
+if TYPE_CHECKING:
+    from b24app.config import Settings
+    from b24app.storage import Database
 
 SDK_PATH = Path("node_modules/@bitrix24/b24jssdk/dist/umd/index.min.js")
 
@@ -106,6 +111,65 @@ def init_db(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_database() -> tuple[Settings, Database] | None:
+    """Settings and the database from the environment, or None after printing why not."""
+    from dotenv import load_dotenv
+
+    from b24app.config import ConfigError, load_settings
+    from b24app.security import TokenCipher
+    from b24app.storage import Database
+
+    load_dotenv(Path.cwd() / ".env")
+    try:
+        settings = load_settings(instance_path=Path("instance"))
+    except ConfigError as exc:
+        print(f"b24app: {exc}", file=sys.stderr)
+        return None
+    if settings.database_url.startswith("sqlite:///"):
+        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
+    cipher = TokenCipher(settings.token_encryption_key, settings.token_keys_old)
+    db = Database(settings.database_url, cipher=cipher)
+    db.create_tables()
+    return settings, db
+
+
+def rotate_token_keys(_args: argparse.Namespace) -> int:
+    """Re-encrypt every stored token under B24_TOKEN_KEY (or SECRET_KEY)."""
+    opened = _open_database()
+    if opened is None:
+        return 2
+    _settings, db = opened
+    rotated, unreadable = db.rotate_token_keys()
+    print(f"re-encrypted {rotated} token pair(s); {unreadable} unreadable with the given keys")
+    return 0 if unreadable == 0 else 1
+
+
+def clear_credentials_alarm(_args: argparse.Namespace) -> int:
+    """Resume token refresh after the credentials alarm (an operator fixed the cause)."""
+    opened = _open_database()
+    if opened is None:
+        return 2
+    _settings, db = opened
+    cleared = db.clear_alarm("app_credentials_invalid")
+    print("credentials alarm cleared" if cleared else "no credentials alarm was raised")
+    return 0
+
+
+def mark_stale_installs(_args: argparse.Namespace) -> int:
+    """Mark portals whose set-up never completed within B24_INSTALL_TTL as need_reinstall."""
+    import time
+
+    opened = _open_database()
+    if opened is None:
+        return 2
+    settings, db = opened
+    stale = db.mark_stale_installs(older_than=time.time() - settings.install_ttl)
+    print(f"{len(stale)} portal(s) marked need_reinstall")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``b24app`` command."""
     logging.basicConfig(
@@ -124,6 +188,18 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.set_defaults(func=demo)
     init_parser = sub.add_parser("init-db", help="create the database schema")
     init_parser.set_defaults(func=init_db)
+    rotate_parser = sub.add_parser(
+        "rotate-token-keys", help="re-encrypt stored tokens under the current key"
+    )
+    rotate_parser.set_defaults(func=rotate_token_keys)
+    alarm_parser = sub.add_parser(
+        "clear-credentials-alarm", help="resume token refresh after an invalid_client alarm"
+    )
+    alarm_parser.set_defaults(func=clear_credentials_alarm)
+    stale_parser = sub.add_parser(
+        "mark-stale-installs", help="mark set-ups that never completed as need_reinstall"
+    )
+    stale_parser.set_defaults(func=mark_stale_installs)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

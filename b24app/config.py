@@ -31,6 +31,9 @@ class Settings:
     client_secret: str = field(default="", repr=False)
     app_url: str = ""
     secret_key: str = field(default="", repr=False)
+    # Encrypts stored tokens; SECRET_KEY when unset. Old keys only decrypt (rotation).
+    token_key: str = field(default="", repr=False)
+    token_keys_old: tuple[str, ...] = field(default=(), repr=False)
     database_url: str = ""
     oauth_servers: tuple[str, ...] = DEFAULT_OAUTH_SERVERS
     redis_url: str = ""
@@ -43,6 +46,16 @@ class Settings:
     max_merge_groups: int = 500
     max_group_size: int = 50
     http_timeout: float = 60.0
+    # invalid_client from this many portals within this many seconds: our credentials are wrong
+    credentials_alarm_portals: int = 3
+    credentials_alarm_window: float = 600.0
+    # a portal still ``new`` (set-up never completed) this long becomes need_reinstall
+    install_ttl: float = 900.0
+
+    @property
+    def token_encryption_key(self) -> str:
+        """The key material stored tokens are encrypted with."""
+        return self.token_key or self.secret_key
 
     @property
     def default_oauth_server(self) -> str:
@@ -85,6 +98,10 @@ def load_settings(
             client_secret=env.get("B24_CLIENT_SECRET", ""),
             app_url=env.get("B24_APP_URL", "").rstrip("/"),
             secret_key=env.get("SECRET_KEY", ""),
+            token_key=env.get("B24_TOKEN_KEY", ""),
+            token_keys_old=tuple(
+                key.strip() for key in env.get("B24_TOKEN_KEYS_OLD", "").split(",") if key.strip()
+            ),
             database_url=env.get("DATABASE_URL") or default_db,
             oauth_servers=_origin_list(env["B24_OAUTH_SERVERS"])
             if env.get("B24_OAUTH_SERVERS")
@@ -98,6 +115,9 @@ def load_settings(
             else env.get("B24_JSSDK_INTEGRITY", ""),
             jssdk_file=env.get("B24_JSSDK_FILE", ""),
             run_worker=not _flag(env.get("B24_NO_WORKER")),
+            credentials_alarm_portals=int(env.get("B24_CREDENTIALS_ALARM_PORTALS", 3)),
+            credentials_alarm_window=float(env.get("B24_CREDENTIALS_ALARM_WINDOW", 600)),
+            install_ttl=float(env.get("B24_INSTALL_TTL", 900)),
         )
     except ValueError as exc:
         raise ConfigError(f"malformed setting: {exc}") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 import requests
 from requests.adapters import HTTPAdapter
 
-from b24app.bitrix.auth import UserTokens
+from b24app.bitrix.auth import CredentialGuard, UserTokens
 from b24app.bitrix.client import RestClient
 from b24app.bitrix.oauth import OAuthServer, VerifiedToken, pick_oauth_server
 from b24app.config import Settings
@@ -56,6 +57,16 @@ class AppContext:
         self.http.mount("http://", adapter)
         self.http.mount("https://", adapter)
         self.verifications = VerificationCache()
+        # A hash naming our credentials (never the secret): an alarm raised for them is void
+        # once the operator starts the app with other ones.
+        fingerprint = hashlib.sha256(
+            f"b24app-credentials\0{settings.client_id}\0{settings.client_secret}".encode()
+        ).hexdigest()
+        self.credential_guard = CredentialGuard(
+            fingerprint=fingerprint,
+            portals=settings.credentials_alarm_portals,
+            window=settings.credentials_alarm_window,
+        )
 
     def oauth_server(self, named: str | None = None) -> OAuthServer:
         """The trusted OAuth server a payload names, or the default one."""
@@ -69,7 +80,13 @@ class AppContext:
 
     def user_tokens(self, portal: Portal, user_id: int) -> UserTokens:
         """The token source of one user of one portal."""
-        return UserTokens(self.db, self.oauth_server(portal.server_endpoint), portal, user_id)
+        return UserTokens(
+            self.db,
+            self.oauth_server(portal.server_endpoint),
+            portal,
+            user_id,
+            guard=self.credential_guard,
+        )
 
     def rest(self, portal: Portal, user_id: int) -> RestClient:
         """A REST client acting as that user on that portal."""

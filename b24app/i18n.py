@@ -88,6 +88,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "reason_internal_error": "Something went wrong on the app's side. It has been logged; "
         "try again in a minute.",
         "reason_unknown": "The request could not be verified.",
+        "reason_need_reinstall": "The app's installation on this portal never completed. Please "
+        "reinstall the app: a portal administrator opens Applications, removes the app and "
+        "installs it again.",
+        "reason_reauthorize": "Bitrix24 did not accept this authorisation (the link was used "
+        "already or has expired). Open the app again from your Bitrix24 portal to re-authorise.",
+        "reason_oauth_server_not_trusted": "The authorisation server named in the request is not "
+        "one this app trusts.",
     },
     "ru": {
         "app_title": "Поиск дубликатов",
@@ -173,6 +180,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "reason_internal_error": "Что-то пошло не так на стороне приложения. Ошибка записана; "
         "попробуйте через минуту.",
         "reason_unknown": "Запрос не удалось проверить.",
+        "reason_need_reinstall": "Установка приложения на этом портале так и не завершилась. "
+        "Переустановите приложение: администратор портала открывает «Приложения», удаляет "
+        "приложение и устанавливает его снова.",
+        "reason_reauthorize": "Битрикс24 не принял эту авторизацию (ссылка уже использована или "
+        "устарела). Откройте приложение из портала Битрикс24 заново, чтобы авторизоваться.",
+        "reason_oauth_server_not_trusted": "Сервер авторизации, указанный в запросе, не входит в "
+        "число доверенных.",
     },
 }
 

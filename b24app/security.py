@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Response
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -51,6 +56,47 @@ class SessionSigner:
             )
         except (KeyError, TypeError, ValueError):
             return None
+
+
+class UnreadableSecret(Exception):
+    """A stored secret could not be decrypted with any configured key."""
+
+
+def derive_fernet_key(material: str) -> bytes:
+    """A Fernet key derived from any secret string with HKDF-SHA256."""
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=b"b24app-token-encryption",
+        info=b"b24app stored OAuth tokens v1",
+    )
+    return base64.urlsafe_b64encode(hkdf.derive(material.encode("utf-8")))
+
+
+class TokenCipher:
+    """Encrypts stored tokens (Fernet); old keys still decrypt, the first key encrypts."""
+
+    def __init__(self, current: str, old: Iterable[str] = ()) -> None:
+        keys = [current, *(key for key in old if key and key != current)]
+        self._fernet = MultiFernet([Fernet(derive_fernet_key(key)) for key in keys])
+
+    def encrypt(self, plain: str) -> str:
+        """Ciphertext of a secret, as text."""
+        return self._fernet.encrypt(plain.encode("utf-8")).decode("ascii")
+
+    def decrypt(self, stored: str) -> str:
+        """The secret back; raises UnreadableSecret when no key fits."""
+        try:
+            return self._fernet.decrypt(stored.encode("ascii")).decode("utf-8")
+        except (InvalidToken, UnicodeError, ValueError):
+            raise UnreadableSecret("no configured key decrypts this value") from None
+
+    def rotate(self, stored: str) -> str:
+        """Re-encrypt a value under the current key (raises UnreadableSecret if unreadable)."""
+        try:
+            return self._fernet.rotate(stored.encode("ascii")).decode("ascii")
+        except (InvalidToken, UnicodeError, ValueError):
+            raise UnreadableSecret("no configured key decrypts this value") from None
 
 
 def apply_headers(

@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from b24app.bitrix.errors import (
     AuthFailed,
@@ -17,7 +18,7 @@ from b24app.bitrix.errors import (
     OAuthTransient,
     TransientError,
 )
-from b24app.bitrix.oauth import OAuthServer
+from b24app.bitrix.oauth import OAuthServer, TokenGrant
 from b24app.storage.db import Database, Portal, TokenPair
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,9 @@ log = logging.getLogger(__name__)
 # Refresh this long before the stored expiry, so a call never leaves with a dying token.
 EXPIRY_MARGIN = 60.0
 LEASE_SECONDS = 30.0
+# A timeout, 5xx or HTML answer from the OAuth server is tried this often, with backoff.
+REFRESH_TRIES = 3
+CREDENTIALS_ALARM = "app_credentials_invalid"
 _process_locks: dict[tuple[int, int], threading.Lock] = {}
 _process_locks_guard = threading.Lock()
 
@@ -32,6 +36,15 @@ _process_locks_guard = threading.Lock()
 def _process_lock(key: tuple[int, int]) -> threading.Lock:
     with _process_locks_guard:
         return _process_locks.setdefault(key, threading.Lock())
+
+
+@dataclass(frozen=True)
+class CredentialGuard:
+    """When invalid_client answers from several portals mean our own credentials are wrong."""
+
+    fingerprint: str
+    portals: int = 3
+    window: float = 600.0
 
 
 class UserTokens:
@@ -44,6 +57,7 @@ class UserTokens:
         portal: Portal,
         user_id: int,
         *,
+        guard: CredentialGuard | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -51,9 +65,25 @@ class UserTokens:
         self.oauth = oauth
         self.portal = portal
         self.user_id = user_id
+        self.guard = guard or CredentialGuard(fingerprint="")
         self.clock = clock
         self.sleep = sleep
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+    def _refusal(self) -> AuthFailed | None:
+        """Why no refresh may be tried now, if any (an alarm, or this portal refused us)."""
+        if self.db.alarm_active(CREDENTIALS_ALARM, fingerprint=self.guard.fingerprint):
+            return AuthFailed(
+                "app_credentials_invalid",
+                "the app's own credentials are refused; an operator has been alerted",
+            )
+        portal = self.db.get_portal(portal_id=self.portal.id)
+        if portal is not None and portal.app_credentials_invalid:
+            return AuthFailed(
+                "app_credentials_invalid",
+                "this portal refuses the app's credentials; reinstall or reopen the app",
+            )
+        return None
 
     def _stored(self) -> TokenPair:
         pair = self.db.get_token(self.portal.id, self.user_id)
@@ -81,6 +111,9 @@ class UserTokens:
                     and pair.expires_at - EXPIRY_MARGIN > self.clock()
                 ):
                     return pair.access_token
+                refusal = self._refusal()
+                if refusal is not None:
+                    raise refusal
                 if self.db.take_refresh_lease(
                     self.portal.id,
                     self.user_id,
@@ -93,9 +126,49 @@ class UserTokens:
                     raise TransientError("REFRESH_BUSY", "another process is refreshing this token")
                 self.sleep(0.2)
 
+    def _grant(self, pair: TokenPair) -> TokenGrant:
+        """The refresh grant, tried again after transient faults (timeouts, 5xx, HTML)."""
+        for attempt in range(1, REFRESH_TRIES + 1):
+            try:
+                return self.oauth.refresh(pair.refresh_token)
+            except OAuthTransient as exc:
+                log.warning(
+                    "OAuth server unavailable (%s) refreshing portal=%s user=%s, try %d of %d",
+                    exc.code,
+                    self.portal.member_id,
+                    self.user_id,
+                    attempt,
+                    REFRESH_TRIES,
+                )
+                if attempt == REFRESH_TRIES:
+                    raise
+                self.sleep(0.5 * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")
+
+    def _credentials_refused(self) -> None:
+        """Mark this portal; several within the window raise the operator alarm."""
+        count = self.db.record_credentials_rejected(self.portal.id, window=self.guard.window)
+        log.error(
+            "refresh refused (invalid_client) portal=%s: marked app_credentials_invalid",
+            self.portal.member_id,
+        )
+        if count >= self.guard.portals and self.db.raise_alarm(
+            CREDENTIALS_ALARM,
+            fingerprint=self.guard.fingerprint,
+            detail=f"{count} portals answered invalid_client within {int(self.guard.window)} s",
+        ):
+            log.critical(
+                "OPERATOR ALERT: %d portals refused the app's client credentials "
+                "(invalid_client) within %d s. Token refresh is stopped for every portal "
+                "until B24_CLIENT_ID/B24_CLIENT_SECRET change or `b24app "
+                "clear-credentials-alarm` is run.",
+                count,
+                int(self.guard.window),
+            )
+
     def _refresh_holding_lease(self, pair: TokenPair) -> str:
         try:
-            grant = self.oauth.refresh(pair.refresh_token)
+            grant = self._grant(pair)
         except InvalidGrant as exc:
             self.db.release_refresh_lease(self.portal.id, self.user_id, self.owner)
             self.db.set_token_status(self.portal.id, self.user_id, "reauth_required")
@@ -107,8 +180,10 @@ class UserTokens:
             raise AuthFailed("reauth_required", "the user must open the app again") from exc
         except InvalidClient as exc:
             self.db.release_refresh_lease(self.portal.id, self.user_id, self.owner)
-            log.error("refresh refused (invalid_client) portal=%s", self.portal.member_id)
-            raise AuthFailed("app_not_installed", "the portal no longer accepts this app") from exc
+            self._credentials_refused()
+            raise AuthFailed(
+                "app_credentials_invalid", "the OAuth server refused the app's credentials"
+            ) from exc
         except OAuthTransient as exc:
             self.db.release_refresh_lease(self.portal.id, self.user_id, self.owner)
             raise TransientError("OAUTH_UNAVAILABLE", exc.code) from exc

@@ -30,6 +30,16 @@ log = logging.getLogger(__name__)
 # A running job whose worker has not reported for this long is taken over by another.
 STALE_AFTER = 120.0
 POLL_SECONDS = 1.0
+HOUSEKEEPING_SECONDS = 60.0
+AUTH_CODES = ("reauth_required", "app_credentials_invalid")
+
+
+def mark_stale_installs(ctx: AppContext) -> list[str]:
+    """Portals whose set-up never completed within the TTL become need_reinstall (CASE-07)."""
+    stale = ctx.db.mark_stale_installs(older_than=time.time() - ctx.settings.install_ttl)
+    for member_id in stale:
+        log.warning("portal %s never completed set-up: marked need_reinstall", member_id)
+    return stale
 
 
 class Worker:
@@ -42,6 +52,7 @@ class Worker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.pid = os.getpid()
+        self._next_housekeeping = 0.0
 
     def start(self) -> None:
         """Start the thread (once per process)."""
@@ -60,9 +71,15 @@ class Worker:
         """A job was queued: look now instead of at the next poll."""
         self._wake.set()
 
+    def _housekeeping(self) -> None:
+        if time.time() >= self._next_housekeeping:
+            self._next_housekeeping = time.time() + HOUSEKEEPING_SECONDS
+            mark_stale_installs(self.ctx)
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
+                self._housekeeping()
                 worked = self.run_once()
             except Exception:  # the loop must outlive any single failure
                 log.exception("worker loop failed")
@@ -116,8 +133,11 @@ class Worker:
                 job.id,
                 self.name,
                 "failed",
-                error_code=exc.code if exc.code == "reauth_required" else "auth_failed",
-                error_message="Bitrix24 no longer accepts this user's authorisation; "
+                error_code=exc.code if exc.code in AUTH_CODES else "auth_failed",
+                error_message="The Bitrix24 portal's administrator must reinstall the app, "
+                "or an operator must fix the app's credentials."
+                if exc.code == "app_credentials_invalid"
+                else "Bitrix24 no longer accepts this user's authorisation; "
                 "open the app again from Bitrix24.",
             )
             return

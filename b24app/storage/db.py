@@ -2,28 +2,44 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from b24app.storage.schema import (
+    alarms,
     jobs,
     merge_claims,
     merge_items,
     metadata,
+    oauth_states,
     portals,
     scan_groups,
     tokens,
 )
 
 ACTIVE_JOB_STATES = ("queued", "running")
+
+
+class Cipher(Protocol):
+    """Encrypts secrets before they are stored (see ``b24app.security.TokenCipher``)."""
+
+    def encrypt(self, plain: str) -> str:
+        """Ciphertext of a secret."""
+
+    def decrypt(self, stored: str) -> str:
+        """The secret back; raises when no key fits."""
+
+    def rotate(self, stored: str) -> str:
+        """The same secret under the current key."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,13 @@ class Portal:
     state: str
     app_version: str | None
     setup_error: str | None
+    credentials_rejected_at: float | None = None
+    created_at: float = 0.0
+
+    @property
+    def app_credentials_invalid(self) -> bool:
+        """The portal's OAuth server refused our client credentials (invalid_client)."""
+        return self.credentials_rejected_at is not None
 
     @property
     def base_url(self) -> str:
@@ -104,20 +127,18 @@ def _portal(row: RowMapping) -> Portal:
         state=row["state"],
         app_version=row["app_version"],
         setup_error=row["setup_error"],
+        credentials_rejected_at=row["credentials_rejected_at"],
+        created_at=row["created_at"],
     )
 
 
-def _token(row: RowMapping) -> TokenPair:
-    return TokenPair(
-        portal_id=row["portal_id"],
-        user_id=row["user_id"],
-        access_token=row["access_token"],
-        refresh_token=row["refresh_token"],
-        expires_at=row["expires_at"],
-        version=row["version"],
-        status=row["status"],
-        is_installer=bool(row["is_installer"]),
-    )
+class _PlainText:
+    """No encryption: only for tools that never touch tokens (``init-db``)."""
+
+    def encrypt(self, plain: str) -> str:
+        raise RuntimeError("this Database was opened without a token cipher")
+
+    decrypt = rotate = encrypt
 
 
 def _job(row: RowMapping) -> Job:
@@ -145,7 +166,8 @@ def _job(row: RowMapping) -> Job:
 class Database:
     """Typed operations over the app's tables; every write runs in its own transaction."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, cipher: Cipher | None = None, echo: bool = False) -> None:
+        self.cipher: Cipher = cipher or _PlainText()
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if url.startswith("sqlite"):
             # Several threads (request handlers, the job worker) share the file.
@@ -223,6 +245,8 @@ class Database:
                 "client_endpoint": client_endpoint,
                 "server_endpoint": server_endpoint,
                 "updated_at": now,
+                # the portal just handed us fresh, verified tokens
+                "credentials_rejected_at": None,
             }
             if language:
                 values["language"] = language
@@ -248,7 +272,7 @@ class Database:
                     for key in ("member_id", "created_at", "state", "phone_region"):
                         values.pop(key, None)
             if row is not None:
-                if row["state"] == "uninstalled":
+                if row["state"] in ("uninstalled", "need_reinstall"):
                     values["state"] = "new"
                 conn.execute(
                     sa.update(portals).where(portals.c.member_id == member_id).values(**values)
@@ -265,6 +289,72 @@ class Database:
         values["updated_at"] = time.time()
         with self.engine.begin() as conn:
             conn.execute(sa.update(portals).where(portals.c.id == portal_id).values(**values))
+
+    def record_credentials_rejected(self, portal_id: int, *, window: float) -> int:
+        """Mark a portal app_credentials_invalid; how many portals were marked within window."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(portals)
+                .where(portals.c.id == portal_id)
+                .values(credentials_rejected_at=now, updated_at=now)
+            )
+            count = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(portals)
+                .where(portals.c.credentials_rejected_at >= now - window)
+            ).scalar()
+        return int(count or 0)
+
+    def raise_alarm(self, name: str, *, fingerprint: str, detail: str) -> bool:
+        """Raise an app-wide alarm; False when it was already up for these credentials."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(alarms).where(alarms.c.name == name)).mappings().first()
+            if row is not None and row["fingerprint"] == fingerprint:
+                return False
+            conn.execute(sa.delete(alarms).where(alarms.c.name == name))
+            conn.execute(
+                sa.insert(alarms).values(
+                    name=name, fingerprint=fingerprint, detail=detail, raised_at=time.time()
+                )
+            )
+        return True
+
+    def alarm_active(self, name: str, *, fingerprint: str) -> bool:
+        """Whether an alarm is up for these credentials (one for other credentials is not)."""
+        with self.reader.connect() as conn:
+            stored = conn.execute(
+                sa.select(alarms.c.fingerprint).where(alarms.c.name == name)
+            ).scalar()
+        return stored is not None and stored == fingerprint
+
+    def clear_alarm(self, name: str) -> bool:
+        """Clear an alarm (an operator's decision); False when none was up."""
+        with self.engine.begin() as conn:
+            result = conn.execute(sa.delete(alarms).where(alarms.c.name == name))
+            if name == "app_credentials_invalid":
+                conn.execute(sa.update(portals).values(credentials_rejected_at=None))
+        return result.rowcount > 0
+
+    def mark_stale_installs(self, *, older_than: float) -> list[str]:
+        """``new`` portals created before ``older_than`` become need_reinstall (CASE-07)."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            stale = [
+                row[0]
+                for row in conn.execute(
+                    sa.select(portals.c.member_id).where(
+                        portals.c.state == "new", portals.c.created_at < older_than
+                    )
+                )
+            ]
+            if stale:
+                conn.execute(
+                    sa.update(portals)
+                    .where(portals.c.member_id.in_(stale))
+                    .values(state="need_reinstall", updated_at=now)
+                )
+        return stale
 
     def mark_installed(self, portal_id: int) -> None:
         """Record that set-up completed."""
@@ -299,7 +389,94 @@ class Database:
                 .values(state="uninstalled", application_token=None, updated_at=now)
             )
 
+    # -- OAuth states --------------------------------------------------------------------
+
+    def create_oauth_state(
+        self, state_hash: str, *, portal_id: int, user_id: int, expires_at: float
+    ) -> None:
+        """Remember an issued OAuth ``state`` (its hash) for one portal and user."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.delete(oauth_states).where(oauth_states.c.expires_at < time.time() - 86400)
+            )
+            conn.execute(
+                sa.insert(oauth_states).values(
+                    state_hash=state_hash,
+                    portal_id=portal_id,
+                    user_id=user_id,
+                    expires_at=expires_at,
+                )
+            )
+
+    def consume_oauth_state(self, state_hash: str) -> tuple[int, int] | None:
+        """Use a state once: (portal_id, user_id), or None if unknown, used or expired."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sa.update(oauth_states)
+                .where(
+                    oauth_states.c.state_hash == state_hash,
+                    oauth_states.c.used_at.is_(None),
+                    oauth_states.c.expires_at > now,
+                )
+                .values(used_at=now)
+            )
+            if result.rowcount != 1:
+                return None
+            row = conn.execute(
+                sa.select(oauth_states.c.portal_id, oauth_states.c.user_id).where(
+                    oauth_states.c.state_hash == state_hash
+                )
+            ).one()
+        return int(row[0]), int(row[1])
+
     # -- tokens --------------------------------------------------------------------------
+
+    def _token(self, row: RowMapping) -> TokenPair:
+        """A stored pair, decrypted; one no key opens reads as needing re-authorisation."""
+        status = row["status"]
+        try:
+            access = self.cipher.decrypt(row["access_token"])
+            refresh = self.cipher.decrypt(row["refresh_token"])
+        except Exception:
+            logging.getLogger(__name__).warning(
+                "stored tokens of portal %s user %s cannot be decrypted with the configured "
+                "keys (B24_TOKEN_KEY / B24_TOKEN_KEYS_OLD); the user must open the app again",
+                row["portal_id"],
+                row["user_id"],
+            )
+            access = refresh = ""
+            status = "reauth_required"
+        return TokenPair(
+            portal_id=row["portal_id"],
+            user_id=row["user_id"],
+            access_token=access,
+            refresh_token=refresh,
+            expires_at=row["expires_at"],
+            version=row["version"],
+            status=status,
+            is_installer=bool(row["is_installer"]),
+        )
+
+    def rotate_token_keys(self) -> tuple[int, int]:
+        """Re-encrypt every stored token under the current key; (rotated, unreadable)."""
+        rotated = unreadable = 0
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(tokens.c.id, tokens.c.access_token, tokens.c.refresh_token)
+            ).all()
+            for row_id, access, refresh in rows:
+                try:
+                    values = {
+                        "access_token": self.cipher.rotate(access),
+                        "refresh_token": self.cipher.rotate(refresh),
+                    }
+                except Exception:
+                    unreadable += 1
+                    continue
+                conn.execute(sa.update(tokens).where(tokens.c.id == row_id).values(**values))
+                rotated += 1
+        return rotated, unreadable
 
     def get_token(self, portal_id: int, user_id: int) -> TokenPair | None:
         """The stored pair of one user on one portal."""
@@ -313,7 +490,7 @@ class Database:
                 .mappings()
                 .first()
             )
-        return _token(row) if row else None
+        return self._token(row) if row else None
 
     def get_installer_token(self, portal_id: int) -> TokenPair | None:
         """The pair of the admin who installed the app (for set-up work)."""
@@ -327,7 +504,7 @@ class Database:
                 .mappings()
                 .first()
             )
-        return _token(row) if row else None
+        return self._token(row) if row else None
 
     def any_token(self, portal_id: int) -> TokenPair | None:
         """The most recently stored pair of any user of a portal."""
@@ -341,7 +518,7 @@ class Database:
                 .mappings()
                 .first()
             )
-        return _token(row) if row else None
+        return self._token(row) if row else None
 
     def store_token(
         self,
@@ -367,8 +544,8 @@ class Database:
                 .first()
             )
             values: dict[str, Any] = {
-                "access_token": access_token,
-                "refresh_token": refresh_token,
+                "access_token": self.cipher.encrypt(access_token),
+                "refresh_token": self.cipher.encrypt(refresh_token),
                 "expires_at": expires_at,
                 "scope": scope,
                 "status": "active",
@@ -414,7 +591,7 @@ class Database:
                 .mappings()
                 .one()
             )
-        return _token(fresh)
+        return self._token(fresh)
 
     def swap_token(
         self,
@@ -436,8 +613,8 @@ class Database:
                     tokens.c.version == expected_version,
                 )
                 .values(
-                    access_token=access_token,
-                    refresh_token=refresh_token,
+                    access_token=self.cipher.encrypt(access_token),
+                    refresh_token=self.cipher.encrypt(refresh_token),
                     expires_at=expires_at,
                     version=expected_version + 1,
                     status="active",

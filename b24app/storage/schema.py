@@ -25,6 +25,19 @@ portals = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("installed_at", sa.Float, nullable=True),
+    # set when the portal's OAuth server answered invalid_client (app_credentials_invalid)
+    sa.Column("credentials_rejected_at", sa.Float, nullable=True),
+)
+
+# App-wide alarms an operator must see, e.g. our own client credentials being refused.
+alarms = sa.Table(
+    "b24_alarms",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    # which credentials the alarm is about (a hash, never the secret): new ones void it
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("raised_at", sa.Float, nullable=False),
 )
 
 tokens = sa.Table(
@@ -33,8 +46,9 @@ tokens = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("portal_id", sa.Integer, sa.ForeignKey("b24_portals.id"), nullable=False),
     sa.Column("user_id", sa.Integer, nullable=False),
-    sa.Column("access_token", sa.String(512), nullable=False),
-    sa.Column("refresh_token", sa.String(512), nullable=False),
+    # Fernet ciphertexts (b24app.security.TokenCipher), never the tokens themselves
+    sa.Column("access_token", sa.Text, nullable=False),
+    sa.Column("refresh_token", sa.Text, nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False),
     sa.Column("scope", sa.String(512), nullable=True),
     sa.Column("is_installer", sa.Boolean, nullable=False, server_default=sa.false()),
@@ -114,4 +128,15 @@ merge_claims = sa.Table(
     sa.Column("entity_type_id", sa.Integer, primary_key=True),
     sa.Column("entity_id", sa.Integer, primary_key=True),
     sa.Column("job_id", sa.String(32), sa.ForeignKey("b24_jobs.id"), nullable=False),
+)
+
+# OAuth ``state`` values issued for the code flow: stored hashed, single use, expiring.
+oauth_states = sa.Table(
+    "b24_oauth_states",
+    metadata,
+    sa.Column("state_hash", sa.String(64), primary_key=True),
+    sa.Column("portal_id", sa.Integer, sa.ForeignKey("b24_portals.id"), nullable=False),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("used_at", sa.Float, nullable=True),
 )

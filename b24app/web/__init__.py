@@ -21,6 +21,7 @@ def register(app: Flask, ctx: AppContext) -> None:
     from b24app.web.api import bp as api_bp
     from b24app.web.events import bp as events_bp
     from b24app.web.frames import bp as frames_bp
+    from b24app.web.oauth import bp as oauth_bp
     from b24app.web.ops import bp as ops_bp
 
     app.extensions["b24app.signer"] = SessionSigner(
@@ -30,6 +31,7 @@ def register(app: Flask, ctx: AppContext) -> None:
     app.register_blueprint(events_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(oauth_bp)
     scripts = tuple(o for o in (script_origin(ctx.settings.jssdk_url),) if o)
 
     @app.before_request

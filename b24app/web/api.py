@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import phonenumbers
 from flask import Blueprint, Response, g, jsonify, request
 
-from b24app.bitrix.errors import BitrixError
+from b24app.bitrix.errors import AuthFailed, BitrixError
 from b24app.jobs.worker import ensure_worker
 from b24app.security import Session
 from b24app.storage.db import ClaimConflict, Job
@@ -39,6 +39,20 @@ def session_required(view: F) -> F:
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+AUTH_MESSAGES = {
+    "reauth_required": "Bitrix24 no longer accepts your authorisation: open the app again "
+    "from Bitrix24 (or re-authorise) to continue.",
+    "app_credentials_invalid": "Bitrix24 refuses the app's credentials: the portal's "
+    "administrator must reinstall the app, or the app's operator must fix its keys.",
+}
+
+
+def auth_failure(exc: AuthFailed) -> tuple[Response, int]:
+    """The JSON answer when the portal no longer accepts the user's or the app's tokens."""
+    code = exc.code if exc.code in AUTH_MESSAGES else "reauth_required"
+    return api_error(409, code, AUTH_MESSAGES[code])
 
 
 def _session() -> Session:
@@ -338,6 +352,8 @@ def put_settings() -> Any:
     assert portal is not None
     try:
         is_admin = app_ctx.rest(portal, session.user_id).call("user.admin")
+    except AuthFailed as exc:
+        return auth_failure(exc)
     except BitrixError:
         return api_error(502, "portal_unavailable", "Could not check your rights with Bitrix24.")
     if is_admin is not True:

@@ -116,6 +116,8 @@ def open_app() -> Any:
     existing = app_ctx.db.get_portal(member_id=post.member_id)
     if existing is not None and existing.state == "uninstalled":
         return error_page(410, "portal_uninstalled", post.lang)
+    if existing is not None and existing.state == "need_reinstall":
+        return error_page(409, "need_reinstall", post.lang)
     if not verified.installed:
         # The portal says installation never finished: say so instead of pretending to work.
         return error_page(409, "installation_unfinished", post.lang)

@@ -1,0 +1,109 @@
+"""Install states and app events, each transition and each repeated delivery (CASE-07, 08)."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+
+from b24app import app_context
+from b24app.devportal.params import flatten_params
+from b24app.jobs.worker import mark_stale_installs
+from tests.helpers import Stack, wait_until
+
+
+def _state(stack: Stack) -> str:
+    return stack.db.get_portal(member_id=stack.portal.member_id).state
+
+
+def test_case07_unfinished_set_up_becomes_need_reinstall_and_a_reinstall_reuses_the_record(
+    stack: Stack,
+) -> None:
+    ctx = app_context(stack.app)
+    settings = ctx.settings
+    # Registered without the placement scope: set-up fails and the record stays "new".
+    stack.emu.register_app(settings.client_id, settings.client_secret, stack.url, scope="crm")
+    stack.install(1)
+    assert _state(stack) == "new"
+    stack.emu.register_app(settings.client_id, settings.client_secret, stack.url)
+    assert mark_stale_installs(ctx) == []  # younger than the TTL: left alone
+    object.__setattr__(ctx.settings, "install_ttl", 0.0)
+    time.sleep(0.01)
+    assert mark_stale_installs(ctx) == [stack.portal.member_id]
+    assert _state(stack) == "need_reinstall"
+    stack.portal.installed = True  # the portal believes it; the app knows better
+    page = stack.open(1)
+    assert page.response.status_code == 409 and page.token is None
+    assert "reinstall" in page.response.text.lower()
+    # T1: the admin reinstalls; then ONAPPINSTALL brings a new application_token
+    stack.portal.application_token = None
+    assert 'data-state="ok"' in stack.install(1).text
+    assert stack.portal.send_install_event().status_code == 200
+    portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert portal.state == "installed"
+    assert portal.application_token == stack.portal.application_token
+    with stack.db.reader.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT count(*) FROM b24_portals").scalar()
+    assert rows == 1
+    assert stack.open(1).token
+
+
+def test_case08_update_without_onappinstall_rebinds_only_what_is_missing(
+    installed: Stack,
+) -> None:
+    stack = installed
+    stack.portal.placements.pop()  # the portal dropped one binding on update
+    binds_before = [c for c in stack.portal.calls if c["method"] == "placement.bind"]
+    response = stack.portal.send_update_event("2")
+    assert response is not None and response.status_code == 200
+    wait_until(lambda: stack.db.get_portal(member_id=stack.portal.member_id).app_version == "2")
+    # the wizard opens again on update: only the missing placement is bound
+    assert 'data-state="ok"' in stack.install(1).text
+    binds = [c for c in stack.portal.calls if c["method"] == "placement.bind"]
+    assert len(binds) == len(binds_before) + 1
+    assert len(stack.portal.placements) == 2
+    portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert (portal.state, portal.app_version) == ("installed", "2")
+
+
+def test_repeated_deliveries_are_harmless(installed: Stack) -> None:
+    stack = installed
+    first = stack.portal.send_install_event()
+    assert first.status_code == 200
+    token = stack.portal.application_token
+    # the same ONAPPINSTALL again (a retry): still one record, same token, installed
+    assert stack.portal.send_install_event().status_code == 200
+    portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert (portal.state, portal.application_token) == ("installed", token)
+    # ONAPPUPDATE with a new application_token, delivered twice
+    stack.portal.application_token = "f" * 32
+    stack.portal.send_update_event("3")
+    stack.portal.send_update_event("3")
+    wait_until(
+        lambda: stack.db.get_portal(member_id=stack.portal.member_id).application_token == "f" * 32
+    )
+    # ONAPPUNINSTALL, then the very same delivery again
+    payload = {
+        "event": "ONAPPUNINSTALL",
+        "data": {"LANGUAGE_ID": "en", "CLEAN": "0"},
+        "ts": "1700000100",
+        "auth": {
+            "domain": stack.portal.domain,
+            "member_id": stack.portal.member_id,
+            "application_token": "f" * 32,
+        },
+    }
+    # Bitrix24 revokes the app's API access before it sends ONAPPUNINSTALL.
+    stack.emu.tokens.revoke_portal(stack.portal.member_id)
+    for _ in range(2):
+        answer = requests.post(f"{stack.url}/events", data=flatten_params(payload), timeout=10)
+        assert answer.status_code == 200
+    wait_until(lambda: _state(stack) == "uninstalled")
+    portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert portal.application_token is None
+    assert stack.db.get_token(portal.id, 1) is None
+    # a later event for the uninstalled portal changes nothing
+    payload["ts"] = "1700000200"
+    requests.post(f"{stack.url}/events", data=flatten_params(payload), timeout=10)
+    time.sleep(0.3)
+    assert _state(stack) == "uninstalled"
