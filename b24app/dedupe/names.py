@@ -279,13 +279,54 @@ def company_key(title: str) -> NameKey:
     return NameKey(_MISSING, _MISSING, _MISSING, skeleton("".join(kept)))
 
 
+# Titles people leave when a form insists on one; they never tie two records together.
+FILLER_TITLES = (
+    "test",
+    "тест",
+    "company",
+    "компания",
+    "deal",
+    "сделка",
+    "new deal",
+    "новая сделка",
+    "lead",
+    "лид",
+    "new lead",
+    "новый лид",
+    "new company",
+    "новая компания",
+    "untitled",
+    "без названия",
+    "noname",
+    "no name",
+    "none",
+    "нет",
+    "na",
+    "n/a",
+    "xxx",
+)
+
+
+@lru_cache(maxsize=1)
+def _filler_skeletons() -> frozenset[str]:
+    return frozenset(company_key(title).title for title in FILLER_TITLES)
+
+
+def title_key(title: str) -> str | None:
+    """The matching key of a company or deal TITLE, or None when it is empty or a filler."""
+    key = company_key(title or "").title
+    if len(key) < 2 or key in _filler_skeletons():
+        return None
+    return key
+
+
 def name_key(record: Record, kind: str) -> NameKey:
-    """The comparable name of a record of the given kind ("person" or "company")."""
-    if kind == "company":
+    """The comparable name of a record of the given kind ("person", "company" or "deal")."""
+    if kind in ("company", "deal"):
         return company_key(record.title or "")
     if kind == "person":
         return person_key(record.first_name or "", record.last_name or "", record.second_name or "")
-    raise ValueError(f"unknown record kind {kind!r}: expected 'person' or 'company'")
+    raise ValueError(f"unknown record kind {kind!r}: expected 'person', 'company' or 'deal'")
 
 
 def _osa_distance(a: str, b: str) -> int:
