@@ -261,9 +261,13 @@ def person_key(first_name: str, last_name: str, second_name: str) -> NameKey:
     return NameKey(_part(first), _part(last), _part(second), "")
 
 
-@lru_cache(maxsize=65536)
-def company_key(title: str) -> NameKey:
-    """The comparable form of a company TITLE: no legal form, quotes, case or spacing."""
+def latin_spelling(word: str) -> str:
+    """A word with its Cyrillic letters transliterated (``альфа`` -> ``alfa``)."""
+    return word.translate(_CYRILLIC_TABLE)
+
+
+def title_words(title: str) -> list[str]:
+    """The words of a TITLE without legal forms and quotes, case-folded, as written otherwise."""
     text = _QUOTES.sub(" ", _fold_case(title)).replace(".", "")
     tokens = _TITLE_TOKEN.findall(text)
     kept: list[str] = []
@@ -276,7 +280,13 @@ def company_key(title: str) -> NameKey:
         if tokens[i] not in LEGAL_FORMS:
             kept.append(tokens[i])
         i += 1
-    return NameKey(_MISSING, _MISSING, _MISSING, skeleton("".join(kept)))
+    return kept
+
+
+@lru_cache(maxsize=65536)
+def company_key(title: str) -> NameKey:
+    """The comparable form of a company TITLE: no legal form, quotes, case or spacing."""
+    return NameKey(_MISSING, _MISSING, _MISSING, skeleton("".join(title_words(title))))
 
 
 # Titles people leave when a form insists on one; they never tie two records together.
