@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
+from b24app.bitrix.errors import BitrixError
 from b24app.devportal import SEED_COUNTS, SEED_GROUPS, SEED_IGNORED, SEED_SHARED
+from b24app.jobs.scan import found_ids
 from tests.helpers import Stack
 
 CONTACT_GROUPS = [g for g in SEED_GROUPS if g.entity_type_id == 3]
@@ -322,3 +324,37 @@ def test_a_record_that_does_not_exist_has_no_duplicates(installed: Stack, admin:
     scan = installed.scan(admin, 3, seedId=9999)
     assert scan["status"] == "done"
     assert scan["groups"] == [] and scan["stats"]["seedFound"] is False
+
+
+def test_case14_a_400_with_an_empty_error_fails_the_search(installed: Stack, admin: str) -> None:
+    # The portal did not see `type` (as when a client sends a GET with a body) and answers
+    # 400 {"error": "", "error_description": "Communication type is not defined."}.
+    installed.portal.lost_params["crm.duplicate.findbycomm"] = {"type"}
+    scan = installed.scan(admin, 3, seedId=7)
+    assert scan["status"] == "failed"
+    assert scan["error"]["code"] == "duplicate_search_failed"
+    assert "Communication type is not defined" in scan["error"]["message"]
+    assert scan["groups"] == []
+    failed = [c for c in installed.portal.calls if c["method"] == "crm.duplicate.findbycomm"]
+    assert failed and failed[0]["status"] == 400 and failed[0]["error"]
+
+
+@pytest.mark.parametrize(
+    ("result", "ids"),
+    [
+        ([], []),  # nothing found: an empty JSON array, not an object
+        ({}, []),
+        ({"CONTACT": [275, 2297]}, [275, 2297]),
+        ({"LEAD": [1]}, []),
+        ({"CONTACT": {"0": "5"}}, [5]),
+    ],
+)
+def test_case14_findbycomm_results(result: Any, ids: list[int]) -> None:
+    assert found_ids(result, "CONTACT") == ids
+
+
+@pytest.mark.parametrize("result", [None, "", 0, "error", [1, 2]])
+def test_case14_anything_else_is_a_failure(result: Any) -> None:
+    with pytest.raises(BitrixError) as caught:
+        found_ids(result, "CONTACT")
+    assert caught.value.code == "duplicate_search_failed"
