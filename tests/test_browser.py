@@ -147,6 +147,22 @@ def test_row_menu_shows_the_duplicates_of_that_record(walk: tuple[Stack, Any, li
     assert errors == []
 
 
+def test_company_row_menu_shows_the_duplicates_of_that_company(
+    walk: tuple[Stack, Any, list[str]],
+) -> None:
+    stack, page, errors = walk
+    _install(stack, page)
+    page.goto(f"{stack.portal.url}/crm/company/list/")
+    page.click("tr[data-id='13'] .dots")
+    page.click("tr[data-id='13'] .menu-item[data-placement='CRM_COMPANY_LIST_MENU']")
+    frame = _frame(page, "#b24emu-app-frame")
+    frame.wait_for_selector(".group", timeout=20000)
+    assert frame.locator(".group").count() == 1
+    assert frame.get_attribute(".group", "data-ids") == "12,13"
+    _shot(page, "06-company-row-menu")
+    assert errors == []
+
+
 def teardown_module() -> None:
     """Keep the screenshots where CI and people look for them."""
     if ARTIFACTS.exists():

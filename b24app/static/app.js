@@ -136,7 +136,7 @@
     list.textContent = "";
     (job.shared || []).forEach(function (pair) {
       var names = pair.records.map(function (r) { return "#" + r.id + " " + (r.name || ""); });
-      list.appendChild(el("li", { text: names.join(" · ") + " (" + pair.matchedOn.join(", ") + ")" }));
+      list.appendChild(el("li", { text: names.join(" · ") + " (" + pair.matchedOn.map(function (m) { return t[m] || m; }).join(", ") + ")" }));
     });
     $("shared").hidden = !(job.shared && job.shared.length);
     var records = (job.stats && job.stats.recordsRead) || job.progress.done;
