@@ -29,19 +29,38 @@ class Binding:
     titles: dict[str, str]
 
 
-PLACEMENTS = (
-    Binding(
-        "CRM_CONTACT_LIST_TOOLBAR",
-        {"en": "Find duplicates", "ru": "Найти дубликаты", "de": "Duplikate finden"},
-    ),
-    Binding(
-        "CRM_CONTACT_LIST_MENU",
-        {
-            "en": "Find duplicates of this record",
-            "ru": "Найти дубликаты этой записи",
-            "de": "Duplikate dieses Eintrags finden",
-        },
-    ),
+# Toolbar titles name the list they sit above; a row menu item acts on its record.
+_TOOLBAR_TITLES = {
+    "LEAD": {
+        "en": "Find duplicate leads",
+        "ru": "Найти дубликаты лидов",
+        "de": "Doppelte Leads finden",
+    },
+    "DEAL": {
+        "en": "Find duplicate deals",
+        "ru": "Найти дубликаты сделок",
+        "de": "Doppelte Deals finden",
+    },
+    "CONTACT": {"en": "Find duplicates", "ru": "Найти дубликаты", "de": "Duplikate finden"},
+    "COMPANY": {
+        "en": "Find duplicate companies",
+        "ru": "Найти дубликаты компаний",
+        "de": "Doppelte Unternehmen finden",
+    },
+}
+_MENU_TITLES = {
+    "en": "Find duplicates of this record",
+    "ru": "Найти дубликаты этой записи",
+    "de": "Duplikate dieses Eintrags finden",
+}
+# Every CRM list the app serves: the toolbar scans the type, the row menu one record.
+PLACEMENTS = tuple(
+    binding
+    for entity in ("CONTACT", "COMPANY", "LEAD", "DEAL")
+    for binding in (
+        Binding(f"CRM_{entity}_LIST_TOOLBAR", _TOOLBAR_TITLES[entity]),
+        Binding(f"CRM_{entity}_LIST_MENU", _MENU_TITLES),
+    )
 )
 EVENTS = ("ONAPPUNINSTALL", "ONAPPUPDATE")
 
@@ -276,6 +295,10 @@ def handle_event(ctx: AppContext, event: EventPost) -> str:
             domain=address.domain,
             app_version=str(event.data.get("VERSION") or "") or portal.app_version,
         )
+        # A new version may serve more placements: bind what is missing, as the admin.
+        installer = ctx.db.get_installer_token(portal.id)
+        if installer is not None:
+            set_up_portal(ctx, portal, installer.user_id)
         return "updated"
     if not secrets_equal(event.application_token, portal.application_token):
         log.warning("security: event %s with a wrong application_token ignored", event.event)

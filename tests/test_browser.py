@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from b24app.devportal import SEED_GROUPS
 from tests.helpers import ROOT, SDK_FILE, Stack, build_stack, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
@@ -29,6 +30,8 @@ ARGS = [
 ARTIFACTS = ROOT / "test-artifacts"
 
 pytestmark = pytest.mark.browser
+CONTACT_GROUPS = [g for g in SEED_GROUPS if g.entity_type_id == 3]
+CONTACT_CONFLICTS = sum(1 for g in CONTACT_GROUPS if g.merge_status == "CONFLICT")
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +105,7 @@ def test_install_scan_merge_and_resolve_a_conflict(walk: tuple[Stack, Any, list[
 
     frame.click("#scan-button")
     frame.wait_for_selector(".group", timeout=20000)
-    assert frame.locator(".group").count() == 11
+    assert frame.locator(".group").count() == len(CONTACT_GROUPS)
     assert frame.locator(".group[data-ids='1,2,3,4'] .badge").count() == 1
     _shot(page, "02-groups")
 
@@ -110,9 +113,12 @@ def test_install_scan_merge_and_resolve_a_conflict(walk: tuple[Stack, Any, list[
     frame.wait_for_selector("#confirm:not([hidden])")
     frame.click("#confirm-yes")
     # The app's CSP forbids eval, so poll from here instead of wait_for_function.
-    wait_until(lambda: frame.locator(".group[data-result]").count() == 11, timeout=30)
-    assert frame.locator(".group[data-result='SUCCESS']").count() == 7
-    assert frame.locator(".group[data-result='CONFLICT']").count() == 4
+    wait_until(
+        lambda: frame.locator(".group[data-result]").count() == len(CONTACT_GROUPS), timeout=30
+    )
+    successes = len(CONTACT_GROUPS) - CONTACT_CONFLICTS
+    assert frame.locator(".group[data-result='SUCCESS']").count() == successes
+    assert frame.locator(".group[data-result='CONFLICT']").count() == CONTACT_CONFLICTS
     _shot(page, "03-merged")
 
     frame.click(".group[data-ids='1,2,3,4'] .resolve")
@@ -123,7 +129,7 @@ def test_install_scan_merge_and_resolve_a_conflict(walk: tuple[Stack, Any, list[
     commands = {(e["dir"], e["command"]) for e in page.evaluate("window.__b24emuLog")}
     assert ("in", "openPath") in commands
     merges = [c for c in stack.portal.calls if c["method"].lower() == "crm.entity.mergebatch"]
-    assert len(merges) == 11
+    assert len(merges) == len(CONTACT_GROUPS)
     assert errors == []
 
 
@@ -138,6 +144,22 @@ def test_row_menu_shows_the_duplicates_of_that_record(walk: tuple[Stack, Any, li
     assert frame.locator(".group").count() == 1
     assert frame.get_attribute(".group", "data-ids") == "7,8,9"
     _shot(page, "05-row-menu")
+    assert errors == []
+
+
+def test_company_row_menu_shows_the_duplicates_of_that_company(
+    walk: tuple[Stack, Any, list[str]],
+) -> None:
+    stack, page, errors = walk
+    _install(stack, page)
+    page.goto(f"{stack.portal.url}/crm/company/list/")
+    page.click("tr[data-id='13'] .dots")
+    page.click("tr[data-id='13'] .menu-item[data-placement='CRM_COMPANY_LIST_MENU']")
+    frame = _frame(page, "#b24emu-app-frame")
+    frame.wait_for_selector(".group", timeout=20000)
+    assert frame.locator(".group").count() == 1
+    assert frame.get_attribute(".group", "data-ids") == "12,13"
+    _shot(page, "06-company-row-menu")
     assert errors == []
 
 

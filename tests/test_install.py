@@ -11,7 +11,11 @@ import requests
 from b24app.config import DEFAULT_JSSDK_INTEGRITY, DEFAULT_JSSDK_URL
 from tests.helpers import Stack, wait_until
 
-PLACEMENTS = {"CRM_CONTACT_LIST_TOOLBAR", "CRM_CONTACT_LIST_MENU"}
+PLACEMENTS = {
+    f"CRM_{entity}_LIST_{where}"
+    for entity in ("LEAD", "DEAL", "CONTACT", "COMPANY")
+    for where in ("TOOLBAR", "MENU")
+}
 
 
 def _bindings(stack: Stack) -> list[tuple[str, str]]:
@@ -50,8 +54,37 @@ def test_reinstall_binds_nothing_twice(stack: Stack) -> None:
     again = stack.install(1)
     assert again.status_code == 200 and 'data-state="ok"' in again.text
     second = len([c for c in stack.portal.calls if c["method"] in ("placement.bind", "event.bind")])
-    assert first == 4 and second == 4
-    assert len(stack.portal.placements) == 2 and len(stack.portal.event_handlers) == 2
+    assert first == 10 and second == 10
+    assert len(stack.portal.placements) == 8 and len(stack.portal.event_handlers) == 2
+
+
+def test_reinstall_after_an_older_version_binds_only_the_missing_placements(
+    stack: Stack,
+) -> None:
+    assert stack.install(1).status_code == 200
+    # An older version bound only the contact list: the portal forgets the rest.
+    stack.portal.placements[:] = [
+        p for p in stack.portal.placements if p["placement"].startswith("CRM_CONTACT_")
+    ]
+    before = len(stack.portal.calls)
+    assert 'data-state="ok"' in stack.install(1).text
+    binds = [c for c in stack.portal.calls[before:] if c["method"] == "placement.bind"]
+    assert sorted(c["params"]["PLACEMENT"] for c in binds) == sorted(
+        p for p in PLACEMENTS if not p.startswith("CRM_CONTACT_")
+    )
+    assert _bindings(stack) == sorted((code, f"{stack.url}/app") for code in PLACEMENTS)
+
+
+def test_update_event_binds_the_missing_placements(installed: Stack) -> None:
+    installed.portal.placements[:] = [
+        p for p in installed.portal.placements if p["placement"].startswith("CRM_CONTACT_")
+    ]
+    before = len(installed.portal.calls)
+    response = installed.portal.send_update_event("2")
+    assert response is not None and response.status_code == 200
+    wait_until(lambda: len(installed.portal.placements) == 8)
+    binds = [c for c in installed.portal.calls[before:] if c["method"] == "placement.bind"]
+    assert len(binds) == 6 and {c["user_id"] for c in binds} == {1}
 
 
 def test_failed_setup_shows_what_failed_and_can_be_retried(stack: Stack) -> None:
@@ -99,7 +132,7 @@ def test_server_to_server_install_callback_stores_tokens_without_html(stack: Sta
     assert portal.state == "installed"
     assert portal.application_token
     assert stack.db.get_installer_token(portal.id) is not None
-    assert len(stack.portal.placements) == 2
+    assert len(stack.portal.placements) == len(PLACEMENTS)
     # After either install path, /app works.
     assert stack.open(2).token
 

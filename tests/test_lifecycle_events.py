@@ -8,6 +8,7 @@ import requests
 
 from b24app import app_context
 from b24app.devportal.params import flatten_params
+from b24app.installs import PLACEMENTS
 from b24app.jobs.worker import mark_stale_installs
 from tests.helpers import Stack, wait_until
 
@@ -61,7 +62,7 @@ def test_case08_update_without_onappinstall_rebinds_only_what_is_missing(
     assert 'data-state="ok"' in stack.install(1).text
     binds = [c for c in stack.portal.calls if c["method"] == "placement.bind"]
     assert len(binds) == len(binds_before) + 1
-    assert len(stack.portal.placements) == 2
+    assert len(stack.portal.placements) == len(PLACEMENTS)
     portal = stack.db.get_portal(member_id=stack.portal.member_id)
     assert (portal.state, portal.app_version) == ("installed", "2")
 

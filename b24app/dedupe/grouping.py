@@ -8,14 +8,22 @@ from datetime import UTC, datetime, timedelta
 
 from .emails import normalize_email
 from .models import Group, MatchResult, Record, SharedPair
-from .names import NameKey, keys_agree, name_key
+from .names import NameKey, keys_agree, name_key, title_key
 from .phones import normalize_phone
 
 # A key held by more records than this is a switchboard or a shared inbox: only records with the
 # same complete name are linked through it, and its other pairs are not listed as shared.
 SWITCHBOARD_CAP = 50
 
-_EMAIL, _PHONE = 1, 2
+_EMAIL, _PHONE, _TITLE, _TITLE_CLIENT = 1, 2, 4, 8
+_KEY_NAMES = (
+    ("email", _EMAIL),
+    ("phone", _PHONE),
+    ("title", _TITLE),
+    ("title+client", _TITLE_CLIENT),
+)
+# Listed with shared pairs only: the same main number with other extensions (CASE-13).
+PHONE_EXTENSION = "phone_extension"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -39,9 +47,12 @@ def survivor_order(record: Record) -> tuple[int, int, int]:
     return (0, instant, record.id) if instant is not None else (1, 0, record.id)
 
 
-def _matched_on(mask: int) -> tuple[str, ...]:
-    """The sorted key names of a bit mask."""
-    return tuple(name for name, bit in (("email", _EMAIL), ("phone", _PHONE)) if mask & bit)
+def _matched_on(mask: int, *, extension: bool = False) -> tuple[str, ...]:
+    """The sorted key names of a bit mask (and of an extension-only tie)."""
+    names = [name for name, bit in _KEY_NAMES if mask & bit]
+    if extension:
+        names.append(PHONE_EXTENSION)
+    return tuple(sorted(names))
 
 
 class _Links:
@@ -74,16 +85,17 @@ def _complete(key: NameKey) -> bool:
 def _find_pairs(
     buckets: dict[tuple[int, str], list[int]],
     names: list[NameKey],
-    phones: list[frozenset[str]],
-    emails: list[frozenset[str]],
+    keys: list[frozenset[tuple[int, str]]],
 ) -> dict[tuple[int, int], int]:
     """Every pair of records that shares a key, with the mask of what they share."""
     pairs: dict[tuple[int, int], int] = {}
 
     def add(i: int, j: int) -> None:
         if (i, j) not in pairs:
-            email = _EMAIL if emails[i] & emails[j] else 0
-            pairs[(i, j)] = email | (_PHONE if phones[i] & phones[j] else 0)
+            mask = 0
+            for bit, _ in keys[i] & keys[j]:
+                mask |= bit
+            pairs[(i, j)] = mask
 
     for members in buckets.values():
         if len(members) < 2:
@@ -101,6 +113,35 @@ def _find_pairs(
             for i, j in zip(chain, chain[1:], strict=False):
                 add(i, j)
     return pairs
+
+
+def _main_number(phone: str) -> str:
+    """A phone key without its extension."""
+    return phone.split(";ext=", 1)[0]
+
+
+def _extension_pairs(phones: list[frozenset[str]]) -> set[tuple[int, int]]:
+    """Pairs holding one main number only with different extensions (or one without)."""
+    by_main: dict[str, list[int]] = {}
+    for record_phones in phones:
+        for main in {_main_number(p) for p in record_phones if ";ext=" in p}:
+            by_main.setdefault(main, [])
+    if not by_main:
+        return set()
+    for index, record_phones in enumerate(phones):
+        for main in {_main_number(p) for p in record_phones}:
+            if main in by_main:
+                by_main[main].append(index)
+    found: set[tuple[int, int]] = set()
+    for main, members in by_main.items():
+        if not 1 < len(members) <= SWITCHBOARD_CAP:
+            continue  # a switchboard's extensions are many people: nothing to list
+        full = {i: {p for p in phones[i] if _main_number(p) == main} for i in members}
+        for x, i in enumerate(members):
+            for j in members[x + 1 :]:
+                if full[i].isdisjoint(full[j]):
+                    found.add((i, j))
+    return found
 
 
 def _all_agree(keys: Iterable[NameKey]) -> bool:
@@ -192,7 +233,11 @@ def _safe_groups(
 def find_duplicate_groups(
     records: Iterable[Record], *, default_region: str | None, kind: str = "person"
 ) -> MatchResult:
-    """Group records that share a phone or e-mail and whose names agree; list the rest apart."""
+    """Group records that share a key and whose names agree; list the rest apart.
+
+    Persons and companies share phones and e-mails; companies also a title; deals a title with
+    the same client. The same main number with other extensions is only ever listed apart.
+    """
     unique: dict[int, Record] = {}
     for record in records:
         unique.setdefault(record.id, record)
@@ -203,10 +248,11 @@ def find_duplicate_groups(
     email_cache: dict[str, str | None] = {}
     names: list[NameKey] = []
     phones: list[frozenset[str]] = []
-    emails: list[frozenset[str]] = []
+    keys: list[frozenset[tuple[int, str]]] = []
     buckets: dict[tuple[int, str], list[int]] = {}
     for index, record in enumerate(ordered):
         names.append(name_key(record, kind))
+        record_keys: set[tuple[int, str]] = set()
         record_phones: set[str] = set()
         for raw in record.phones:
             if raw not in phone_cache:
@@ -216,7 +262,7 @@ def find_duplicate_groups(
                 ignored += 1
             else:
                 record_phones.add(phone)
-        record_emails: set[str] = set()
+                record_keys.add((_PHONE, phone))
         for raw in record.emails:
             if raw not in email_cache:
                 email_cache[raw] = normalize_email(raw)
@@ -224,15 +270,21 @@ def find_duplicate_groups(
             if email is None:
                 ignored += 1
             else:
-                record_emails.add(email)
+                record_keys.add((_EMAIL, email))
+        if kind in ("company", "deal") and record.title.strip():
+            title = title_key(record.title)
+            if title is None:
+                ignored += 1
+            elif kind == "company":
+                record_keys.add((_TITLE, title))
+            elif record.client:
+                record_keys.add((_TITLE_CLIENT, f"{title}|{record.client}"))
         phones.append(frozenset(record_phones))
-        emails.append(frozenset(record_emails))
-        for phone in record_phones:
-            buckets.setdefault((_PHONE, phone), []).append(index)
-        for email in record_emails:
-            buckets.setdefault((_EMAIL, email), []).append(index)
+        keys.append(frozenset(record_keys))
+        for key in record_keys:
+            buckets.setdefault(key, []).append(index)
 
-    pairs = _find_pairs(buckets, names, phones, emails)
+    pairs = _find_pairs(buckets, names, keys)
     links = _Links(len(ordered))
     adjacency: dict[int, list[int]] = {}
     for i, j in pairs:
@@ -254,14 +306,25 @@ def find_duplicate_groups(
             found.append(group)
 
     masks = [0] * len(found)
-    shared: list[SharedPair] = []
+    extension_pairs = _extension_pairs(phones)
+    listed: dict[tuple[int, int], int] = {}
     for (i, j), mask in pairs.items():
         number = group_of.get(i)
         if number is not None and number == group_of.get(j):
             masks[number] |= mask  # members of a group all agree, so this pair is a link
         else:
-            ids = tuple(sorted((ordered[i].id, ordered[j].id)))
-            shared.append(SharedPair(entity_ids=ids, matched_on=_matched_on(mask)))
+            listed[(i, j)] = mask
+    for i, j in extension_pairs:
+        number = group_of.get(i)
+        if number is None or number != group_of.get(j):
+            listed.setdefault((i, j), 0)
+    shared = [
+        SharedPair(
+            entity_ids=tuple(sorted((ordered[i].id, ordered[j].id))),
+            matched_on=_matched_on(mask, extension=(i, j) in extension_pairs),
+        )
+        for (i, j), mask in listed.items()
+    ]
 
     groups = [
         Group(entity_ids=tuple(ordered[i].id for i in group), matched_on=_matched_on(masks[n]))

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Record:
-    """One CRM record (lead, contact or company) as matching sees it."""
+    """One CRM record (lead, deal, contact or company) as matching sees it.
+
+    ``client`` is a deal's client, ``company:<ID>`` or ``contact:<ID>``; empty for the others.
+    """
 
     id: int
     created: str | None
@@ -17,6 +20,7 @@ class Record:
     title: str = ""
     phones: tuple[str, ...] = ()
     emails: tuple[str, ...] = ()
+    client: str = ""
 
 
 @dataclass(frozen=True)

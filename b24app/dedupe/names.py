@@ -261,9 +261,13 @@ def person_key(first_name: str, last_name: str, second_name: str) -> NameKey:
     return NameKey(_part(first), _part(last), _part(second), "")
 
 
-@lru_cache(maxsize=65536)
-def company_key(title: str) -> NameKey:
-    """The comparable form of a company TITLE: no legal form, quotes, case or spacing."""
+def latin_spelling(word: str) -> str:
+    """A word with its Cyrillic letters transliterated (``альфа`` -> ``alfa``)."""
+    return word.translate(_CYRILLIC_TABLE)
+
+
+def title_words(title: str) -> list[str]:
+    """The words of a TITLE without legal forms and quotes, case-folded, as written otherwise."""
     text = _QUOTES.sub(" ", _fold_case(title)).replace(".", "")
     tokens = _TITLE_TOKEN.findall(text)
     kept: list[str] = []
@@ -276,16 +280,63 @@ def company_key(title: str) -> NameKey:
         if tokens[i] not in LEGAL_FORMS:
             kept.append(tokens[i])
         i += 1
-    return NameKey(_MISSING, _MISSING, _MISSING, skeleton("".join(kept)))
+    return kept
+
+
+@lru_cache(maxsize=65536)
+def company_key(title: str) -> NameKey:
+    """The comparable form of a company TITLE: no legal form, quotes, case or spacing."""
+    return NameKey(_MISSING, _MISSING, _MISSING, skeleton("".join(title_words(title))))
+
+
+# Titles people leave when a form insists on one; they never tie two records together.
+FILLER_TITLES = (
+    "test",
+    "тест",
+    "company",
+    "компания",
+    "deal",
+    "сделка",
+    "new deal",
+    "новая сделка",
+    "lead",
+    "лид",
+    "new lead",
+    "новый лид",
+    "new company",
+    "новая компания",
+    "untitled",
+    "без названия",
+    "noname",
+    "no name",
+    "none",
+    "нет",
+    "na",
+    "n/a",
+    "xxx",
+)
+
+
+@lru_cache(maxsize=1)
+def _filler_skeletons() -> frozenset[str]:
+    return frozenset(company_key(title).title for title in FILLER_TITLES)
+
+
+def title_key(title: str) -> str | None:
+    """The matching key of a company or deal TITLE, or None when it is empty or a filler."""
+    key = company_key(title or "").title
+    if len(key) < 2 or key in _filler_skeletons():
+        return None
+    return key
 
 
 def name_key(record: Record, kind: str) -> NameKey:
-    """The comparable name of a record of the given kind ("person" or "company")."""
-    if kind == "company":
+    """The comparable name of a record of the given kind ("person", "company" or "deal")."""
+    if kind in ("company", "deal"):
         return company_key(record.title or "")
     if kind == "person":
         return person_key(record.first_name or "", record.last_name or "", record.second_name or "")
-    raise ValueError(f"unknown record kind {kind!r}: expected 'person' or 'company'")
+    raise ValueError(f"unknown record kind {kind!r}: expected 'person', 'company' or 'deal'")
 
 
 def _osa_distance(a: str, b: str) -> int:

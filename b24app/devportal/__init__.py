@@ -4,7 +4,7 @@ from .core import AppRegistration, DevPortal
 from .errors import RestError
 from .limits import Limits
 from .portal import FramePost, Portal
-from .seed import SEED_GROUPS, SEED_SHARED, SeedGroup, SeedShared
+from .seed import SEED_COUNTS, SEED_GROUPS, SEED_IGNORED, SEED_SHARED, SeedGroup, SeedShared
 from .users import User
 
 __all__ = [
@@ -14,7 +14,9 @@ __all__ = [
     "Limits",
     "Portal",
     "RestError",
+    "SEED_COUNTS",
     "SEED_GROUPS",
+    "SEED_IGNORED",
     "SEED_SHARED",
     "SeedGroup",
     "SeedShared",

@@ -87,6 +87,8 @@ class Portal:
         self.placements: list[dict[str, Any]] = []
         self.event_handlers: list[dict[str, Any]] = []
         self.calls: list[dict[str, Any]] = []
+        # Parameters the portal never sees, per method: what a GET with a JSON body loses (CASE-14).
+        self.lost_params: dict[str, set[str]] = {}
         self.page_visits: list[str] = []
         self.limits = Limits(enabled=limits)
         self.installed = False
@@ -393,7 +395,8 @@ class Portal:
         """Run one REST method as a user; return the outcome and its time block (or raise)."""
         method = method.strip().lower()
         started = time.time()
-        clean = {k: v for k, v in params.items() if k != "auth"}
+        lost = self.lost_params.get(method, set())
+        clean = {k: v for k, v in params.items() if k != "auth" and k not in lost}
         entry: dict[str, Any] = {
             "method": method,
             "params": clean,

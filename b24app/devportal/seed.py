@@ -24,18 +24,59 @@ kuznetsova  24, 25            email      OK      24 has no NAME; mixed-case e-ma
 fedorov     26, 27            phone      CONFL.  "Nikolai" vs "Nikolay" (small typo)
 orlova      28, 29, 30        email,     OK      three records, spaces and upper case
                               phone
+lisitsyn    64, 65, 66,       phone      CONFL.  one mobile written five ways; Григорий,
+            67, 68                               Grigory, no NAME, the initial "Г."
 ==========  ================  =========  ======  ==========================================
 
-Pairs that share a value but are NOT duplicates (a correct app keeps them apart):
-13/15 (same main number, extensions 99 and 98), 12/13 (same office number, different people
-and extensions), 16/17 (office line shared by Pavel Volkov and Tatiana Lebedeva; it must not fuse
-the groups volkov and lebedeva), 20/21 (family mailbox of two different people), 31/32 (same
-name, nothing shared). Contacts 33-60 are unique.
+Pairs that share a value but are NOT duplicates (a correct app keeps them apart, listed as
+``shared``): 12, 13, 14, 15 pairwise across names (phone_extension: one office number, extensions
+12, 99, 98; 12/14 share ext. 12 and are a group, 13/15 are one person with two extensions, so a
+person judges), 16/17 (office line shared by Pavel Volkov and Tatiana Lebedeva; it must not fuse
+the groups volkov and lebedeva), 20/21 (family mailbox of two different people), 61/62/63 (three
+people on one company switchboard, written three ways). 31/32 have the same name and share
+nothing. 69/70 hold only fillers (``+7 900 000-00-00``, ``test@test.com``): no group, no pair,
+4 ignored values. Contacts 33-60 are unique.
 
-Leads (1): group {1, 2} by phone, merges OK. Companies (4): {1, 2} by phone, merges OK;
-{3, 5} by phone, CONFLICT (INDUSTRY). Deals (2): {1, 2} same title and contact, merges OK;
-{4, 5} same title and company, CONFLICT (OPPORTUNITY); deal 3 has the title of 1 but another
-contact.
+Leads (1):
+
+==============  ======  =====  ======  ============================================
+group           IDs     on     merge   what it exercises
+==============  ======  =====  ======  ============================================
+lead-petrov     1, 2    phone  OK      two spellings of one number
+lead-kovaleva   7, 8    email  CONFL.  Мария Ковалёва vs Maria Kovaleva, e-mail case
+==============  ======  =====  ======  ============================================
+
+Shared: 9/10 (family mailbox, Oleg Sidorov and Irina Sidorova), 11/12 (Anton Belov twice, one
+main number with extensions 101 and 102: phone_extension, never grouped). 4/6 have the same
+name and share nothing; 13/14 hold only fillers (``0000000``, ``noreply@example.com``).
+
+Companies (4), grouped by phone, e-mail and title (legal forms and quotes aside):
+
+==========  ======  ===========  ======  ============================================
+group       IDs     on           merge   what it exercises
+==========  ======  ===========  ======  ============================================
+romashka    1, 2    phone,title  OK      same title, 2 has no INDUSTRY
+vector      3, 5    phone,title  CONFL.  different INDUSTRY
+alfa-stroy  6, 7    title        CONFL.  ООО «Альфа-Строй» vs Alfa-Stroy LLC, other phones
+ivanov-ip   12, 13  email,title  CONFL.  ИП Иванов vs "Ivanov" GmbH
+==========  ======  ===========  ======  ============================================
+
+Shared: 8/9 (Стройтрест-5 and Стройтрест-6 on one number: the digits differ). 10/11 are "Test"
+with filler phone and e-mail: no group, no pair.
+
+Deals (2), grouped by title plus the same client (the company, else the contact):
+
+=============  ======  ======  ============================================
+group          IDs     merge   what it exercises
+=============  ======  ======  ============================================
+deal-redesign  1, 2    OK      same title and contact
+deal-rollout   4, 5    CONFL.  same title and company, other OPPORTUNITY
+deal-supply    7, 8    CONFL.  Поставка оборудования vs Postavka oborudovaniya
+=============  ======  ======  ============================================
+
+Near misses: deal 3 has the title of 1 but another contact; 9 the title of 7 but another
+company; 12 the title of 1 and no client; 10/11 share a contact but their title is the filler
+"Сделка".
 """
 
 from __future__ import annotations
@@ -95,21 +136,45 @@ SEED_GROUPS: tuple[SeedGroup, ...] = (
     SeedGroup("kuznetsova", 3, (24, 25), ("email",), "SUCCESS", "missing first name"),
     SeedGroup("fedorov", 3, (26, 27), ("phone",), "CONFLICT", "Nikolai vs Nikolay"),
     SeedGroup("orlova", 3, (28, 29, 30), ("email", "phone"), "SUCCESS", "three-way"),
+    SeedGroup(
+        "lisitsyn",
+        3,
+        (64, 65, 66, 67, 68),
+        ("phone",),
+        "CONFLICT",
+        "one mobile written five ways; Григорий vs Grigory vs Г.",
+    ),
     SeedGroup("lead-petrov", 1, (1, 2), ("phone",), "SUCCESS", "two leads, one person"),
-    SeedGroup("romashka", 4, (1, 2), ("phone",), "SUCCESS", "company, empty INDUSTRY"),
-    SeedGroup("vector", 4, (3, 5), ("phone",), "CONFLICT", "different INDUSTRY"),
+    SeedGroup("lead-kovaleva", 1, (7, 8), ("email",), "CONFLICT", "Мария Ковалёва vs Maria"),
+    SeedGroup("romashka", 4, (1, 2), ("phone", "title"), "SUCCESS", "company, empty INDUSTRY"),
+    SeedGroup("vector", 4, (3, 5), ("phone", "title"), "CONFLICT", "different INDUSTRY"),
+    SeedGroup("alfa-stroy", 4, (6, 7), ("title",), "CONFLICT", "ООО «Альфа-Строй» vs LLC"),
+    SeedGroup("ivanov-ip", 4, (12, 13), ("email", "title"), "CONFLICT", "ИП vs GmbH, quotes"),
     SeedGroup("deal-redesign", 2, (1, 2), ("title+client",), "SUCCESS", "same title+contact"),
     SeedGroup("deal-rollout", 2, (4, 5), ("title+client",), "CONFLICT", "different OPPORTUNITY"),
+    SeedGroup("deal-supply", 2, (7, 8), ("title+client",), "CONFLICT", "Cyrillic vs Latin title"),
 )
 
 SEED_SHARED: tuple[SeedShared, ...] = (
-    SeedShared(3, (13, 15), "phone", "same main number, extensions 99 vs 98"),
-    SeedShared(3, (12, 13), "phone", "office number, different people and extensions"),
+    SeedShared(3, (12, 13), "phone_extension", "office number, different people and extensions"),
+    SeedShared(3, (12, 15), "phone_extension", "office number, different people and extensions"),
+    SeedShared(3, (13, 14), "phone_extension", "office number, different people and extensions"),
+    SeedShared(3, (13, 15), "phone_extension", "same main number, extensions 99 vs 98"),
+    SeedShared(3, (14, 15), "phone_extension", "office number, different people and extensions"),
     SeedShared(3, (16, 17), "phone", "office line of two different people"),
     SeedShared(3, (20, 21), "email", "family mailbox of two different people"),
+    SeedShared(3, (61, 62), "phone", "one company's switchboard, different people"),
+    SeedShared(3, (61, 63), "phone", "one company's switchboard, different people"),
+    SeedShared(3, (62, 63), "phone", "one company's switchboard, different people"),
+    SeedShared(1, (9, 10), "email", "family mailbox of two different people"),
+    SeedShared(1, (11, 12), "phone_extension", "same person? same main number, ext 101 vs 102"),
+    SeedShared(4, (8, 9), "phone", "Стройтрест-5 and Стройтрест-6 on one number"),
 )
 
-SEED_COUNTS: dict[int, int] = {3: 60, 1: 6, 4: 5, 2: 6}
+# How many filler phones, e-mails and titles a scan of each type skips.
+SEED_IGNORED: dict[int, int] = {3: 4, 1: 4, 4: 6, 2: 2}
+
+SEED_COUNTS: dict[int, int] = {3: 70, 1: 14, 4: 13, 2: 12}
 
 
 def _ts(date: str) -> str:
@@ -274,6 +339,41 @@ _CONTACTS: list[_ContactRow] = [
     ),
 ]
 
+# Added after the first sixty (IDs 61+), so the groups above keep their IDs.
+_MORE_CONTACTS: list[_ContactRow] = [
+    # Three people of one company on its switchboard number, each with an own mailbox.
+    (
+        61,
+        "Boris",
+        "Antonov",
+        ("+7 495 777-00-00",),
+        ("b.antonov@zavod.example",),
+        "2019-03-01",
+        1,
+        {},
+    ),
+    (
+        62,
+        "Galina",
+        "Egorova",
+        ("8 495 777 00 00",),
+        ("g.egorova@zavod.example",),
+        "2019-04-01",
+        2,
+        {},
+    ),
+    (63, "Фёдор", "Ткачёв", ("+74957770000",), ("f.tkachev@zavod.example",), "2019-05-01", 3, {}),
+    # One person, one mobile number written five ways, Cyrillic and Latin names, an initial.
+    (64, "Григорий", "Лисицын", ("+7 913 555 12 34",), (), "2018-02-02", 1, {}),
+    (65, "Grigory", "Lisitsyn", ("8 (913) 555-12-34",), (), "2019-02-02", 2, {}),
+    (66, "", "Лисицын", ("89135551234",), (), "2020-02-02", 3, {}),
+    (67, "Григорий", "Лисицын", ("+7-913-555-1234",), (), "2021-02-02", 1, {}),
+    (68, "Г.", "Лисицын", ("8-913-5551234",), (), "2022-02-02", 2, {}),
+    # Fillers typed into required fields: never a group, counted as ignored.
+    (69, "Roman", "Lavrov", ("+7 900 000-00-00",), ("test@test.com",), "2020-10-10", 1, {}),
+    (70, "Yana", "Markova", ("+7 900 000-00-00",), ("test@test.com",), "2021-10-10", 2, {}),
+]
+
 _UNIQUE_NAMES = [
     ("Hans", "Müller"),
     ("Claire", "Dubois"),
@@ -314,6 +414,11 @@ def seed_portal(portal: Portal) -> None:
         fields["PHONE"] = _multi(phones, "WORK")
         fields["EMAIL"] = _multi(emails, "WORK")
         crm.add(3, fields, user_id=assigned, created=_ts(date), record_id=record_id)
+    for record_id, name, last, phones, emails, date, assigned, extra in _MORE_CONTACTS:
+        fields = {"NAME": name, "LAST_NAME": last, **extra}
+        fields["PHONE"] = _multi(phones, "WORK")
+        fields["EMAIL"] = _multi(emails, "WORK")
+        crm.add(3, fields, user_id=assigned, created=_ts(date), record_id=record_id)
     for offset, (name, last) in enumerate(_UNIQUE_NAMES):
         record_id = 33 + offset
         year = 2018 + offset % 7
@@ -337,6 +442,14 @@ def seed_portal(portal: Portal) -> None:
         (4, "Demo request", "Boris", "Grebenshchikov", ("+7 911 123-00-00",), (), "2023-04-01"),
         (5, "Partnership", "Lena", "Golubeva", (), ("lena@partner.example",), "2023-05-01"),
         (6, "Demo request", "Boris", "Grebenshchikov", (), ("boris@music.example",), "2024-01-10"),
+        (7, "Order", "Мария", "Ковалёва", (), ("m.kovaleva@shop.example",), "2023-06-01"),
+        (8, "Order again", "Maria", "Kovaleva", (), ("M.Kovaleva@Shop.example ",), "2023-06-20"),
+        (9, "Family trip", "Oleg", "Sidorov", (), ("family@sidorov.example",), "2023-07-01"),
+        (10, "Family trip", "Irina", "Sidorova", (), ("family@sidorov.example",), "2023-07-02"),
+        (11, "Office", "Anton", "Belov", ("+7 495 300-20-10 доб. 101",), (), "2023-08-01"),
+        (12, "Office", "Anton", "Belov", ("+7 495 300-20-10 доб. 102",), (), "2023-08-02"),
+        (13, "Test", "Test", "Test", ("0000000",), ("noreply@example.com",), "2023-09-01"),
+        (14, "Test", "Test", "Test", ("0000000",), ("noreply@example.com",), "2023-09-02"),
     ]
     for record_id, title, name, last, phones, emails, date in leads:
         crm.add(
@@ -359,6 +472,14 @@ def seed_portal(portal: Portal) -> None:
         (3, "Vector Ltd", "MANUFACTURING", ("+7 812 222-22-22",), (), "2019-03-01"),
         (4, "Horns & Hooves", "", (), ("info@hornsandhooves.example",), "2020-03-01"),
         (5, "Vector Ltd", "CONSULTING", ("+7 812 222-22-22",), (), "2021-03-01"),
+        (6, "ООО «Альфа-Строй»", "", ("+7 383 210-10-10",), (), "2018-05-01"),
+        (7, "Alfa-Stroy LLC", "", ("+7 383 210-10-11",), (), "2022-05-01"),
+        (8, "Стройтрест-5", "", ("+7 343 200-00-01",), (), "2019-05-01"),
+        (9, "Стройтрест-6", "", ("+7 343 200-00-01",), (), "2020-05-01"),
+        (10, "Test", "", ("+7 000 000-00-00",), ("test@example.com",), "2021-05-01"),
+        (11, "Test", "", ("+7 000 000-00-00",), ("test@example.com",), "2021-06-01"),
+        (12, "ИП Иванов", "", (), ("office@ivanov-ip.example",), "2019-07-01"),
+        (13, '"Ivanov" GmbH', "", (), ("Office@Ivanov-IP.example",), "2023-07-01"),
     ]
     for record_id, title, industry, phones, emails, date in companies:
         crm.add(
@@ -381,6 +502,12 @@ def seed_portal(portal: Portal) -> None:
         (4, "CRM rollout", {"COMPANY_ID": "1"}, "250000", "PREPARATION", "2023-03-10"),
         (5, "CRM rollout", {"COMPANY_ID": "1"}, "300000", "PREPARATION", "2023-04-10"),
         (6, "Support contract", {"CONTACT_ID": "10"}, "50000", "WON", "2024-05-10"),
+        (7, "Поставка оборудования", {"COMPANY_ID": "3"}, "700000", "NEW", "2023-06-10"),
+        (8, "Postavka oborudovaniya", {"COMPANY_ID": "3"}, "700000", "NEW", "2023-06-11"),
+        (9, "Поставка оборудования", {"COMPANY_ID": "4"}, "700000", "NEW", "2023-06-12"),
+        (10, "Сделка", {"CONTACT_ID": "20"}, "1000", "NEW", "2023-07-10"),
+        (11, "Сделка", {"CONTACT_ID": "20"}, "2000", "NEW", "2023-07-11"),
+        (12, "Website redesign", {}, "100000", "NEW", "2023-08-10"),
     ]
     for record_id, title, link, amount, stage, date in deals:
         crm.add(

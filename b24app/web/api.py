@@ -19,7 +19,6 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 F = TypeVar("F", bound=Callable[..., Any])
 
 ENTITY_TYPES = (1, 2, 3, 4)
-SCANNABLE_TYPES = (1, 3, 4)
 MAX_PAGE = 1000
 MAX_ID = 2**31  # Bitrix24 record IDs are 32-bit
 MAX_OFFSET = 10**7
@@ -118,8 +117,6 @@ def create_scan() -> Any:
     entity_type = _int_field(data.get("entityTypeId"))
     if entity_type not in ENTITY_TYPES:
         return api_error(422, "invalid_entity_type", "entityTypeId must be 1, 2, 3 or 4.")
-    if entity_type not in SCANNABLE_TYPES:
-        return api_error(422, "unsupported_entity_type", "Scanning deals is not supported yet.")
     params: dict[str, Any] = {}
     if data.get("seedId") is not None:
         seed = _int_field(data.get("seedId"))

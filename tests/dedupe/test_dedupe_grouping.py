@@ -145,7 +145,7 @@ def test_every_two_members_of_a_group_agree() -> None:
     assert shared_ids(result) == [(1, 2), (2, 3)]
 
 
-def test_distinct_extensions_are_not_grouped_case_13() -> None:
+def test_distinct_extensions_are_not_grouped_but_listed_case_13() -> None:
     result = match(
         [
             rec(501, "Ivan", "Petrov", phones=["+70000000001#99"]),
@@ -154,7 +154,50 @@ def test_distinct_extensions_are_not_grouped_case_13() -> None:
         ]
     )
     assert result.groups == ()
-    assert result.shared == ()
+    # Same main number, other extensions: a person judges, nothing is merged.
+    assert result.shared == tuple(
+        SharedPair(entity_ids=ids, matched_on=("phone_extension",))
+        for ids in [(501, 502), (501, 503), (502, 503)]
+    )
+
+
+def test_extension_pairs_inside_a_group_are_not_listed() -> None:
+    result = match(
+        [
+            rec(1, "Ivan", "Petrov", phones=["+7 495 123-45-67 доб. 12"], emails=["i@petrov.ru"]),
+            rec(2, "Ivan", "Petrov", phones=["+7 495 123-45-67 доб. 13"], emails=["i@petrov.ru"]),
+            rec(3, "Oleg", "Sidorov", phones=["+7 495 123-45-67 доб. 14"], emails=["o@mail.ru"]),
+        ]
+    )
+    assert result.groups == (Group(entity_ids=(1, 2), matched_on=("email",)),)
+    assert result.shared == (
+        SharedPair(entity_ids=(1, 3), matched_on=("phone_extension",)),
+        SharedPair(entity_ids=(2, 3), matched_on=("phone_extension",)),
+    )
+
+
+def test_same_number_and_other_extension_both_listed_once() -> None:
+    # 1 and 2 share +7 495 1234567 exactly (names disagree) and 2 and 3 only by main number.
+    result = match(
+        [
+            rec(1, "Ivan", "Petrov", phones=["+7 495 123-45-67"]),
+            rec(2, "Oleg", "Sidorov", phones=["+7 495 123-45-67", "+7 916 555-44-33 #7"]),
+            rec(3, "Oleg", "Sidorov", phones=["+7 916 555-44-33 #8"]),
+        ]
+    )
+    assert result.groups == ()
+    assert result.shared == (
+        SharedPair(entity_ids=(1, 2), matched_on=("phone",)),
+        SharedPair(entity_ids=(2, 3), matched_on=("phone_extension",)),
+    )
+
+
+def test_extensions_of_a_switchboard_are_not_listed() -> None:
+    crowd = [
+        rec(100 + n, f"Name{n}", f"Last{n}", phones=[f"{OFFICE} ext. {n}"])
+        for n in range(SWITCHBOARD_CAP + 1)
+    ]
+    assert match(crowd).shared == ()
 
 
 def test_same_extension_groups() -> None:
@@ -298,7 +341,7 @@ def test_companies_group_by_title() -> None:
         kind="company",
     )
     # The untitled company 4 shares the office line with both firms, so it joins neither.
-    assert result.groups == (Group(entity_ids=(1, 2), matched_on=("phone",)),)
+    assert result.groups == (Group(entity_ids=(1, 2), matched_on=("phone", "title")),)
     assert shared_ids(result) == [(1, 3), (1, 4), (2, 3), (2, 4), (3, 4)]
 
     result = match(
@@ -311,9 +354,69 @@ def test_companies_group_by_title() -> None:
         kind="company",
     )
     assert result.groups == (
-        Group(entity_ids=(1, 2), matched_on=("phone",)),
-        Group(entity_ids=(3, 4), matched_on=("email",)),
+        Group(entity_ids=(1, 2), matched_on=("phone", "title")),
+        Group(entity_ids=(3, 4), matched_on=("email", "title")),
     )
+
+
+def test_companies_group_by_title_alone() -> None:
+    result = match(
+        [
+            rec(1, title="ООО «Ромашка»", phones=[OFFICE]),
+            rec(2, title="Romashka LLC", emails=["sales@romashka.ru"]),
+            rec(3, title="  ROMASHKA  GmbH"),
+            rec(4, title="Стройтрест-5"),
+            rec(5, title="Стройтрест-6"),
+            rec(6, title="Test"),
+            rec(7, title="test"),
+            rec(8, title="ООО"),
+            rec(9, title="ИП"),
+        ],
+        kind="company",
+    )
+    assert result.groups == (Group(entity_ids=(1, 2, 3), matched_on=("title",)),)
+    assert result.shared == ()
+    assert result.ignored_values == 4  # two filler titles, two legal forms alone
+
+
+def drec(id: int, title: str, client: str, created: str | None = None) -> Record:
+    """A deal for a table row."""
+    return Record(id=id, created=created or DAY.format(id % 28 + 1), title=title, client=client)
+
+
+def test_deals_group_by_title_and_client() -> None:
+    result = match(
+        [
+            drec(1, "Website redesign", "contact:5"),
+            drec(2, "website  REDESIGN", "contact:5"),
+            drec(3, "Website redesign", "contact:7"),
+            drec(4, "Внедрение CRM", "company:1"),
+            drec(5, "Vnedrenie CRM", "company:1"),
+            drec(6, "Внедрение CRM", "contact:1"),
+            drec(7, "Support", ""),
+            drec(8, "Support", ""),
+            drec(9, "Сделка", "contact:5"),
+            drec(10, "Сделка", "contact:5"),
+        ],
+        kind="deal",
+    )
+    assert result.groups == (
+        Group(entity_ids=(1, 2), matched_on=("title+client",)),
+        Group(entity_ids=(4, 5), matched_on=("title+client",)),
+    )
+    assert result.shared == ()
+
+
+def test_deal_survivor_is_the_oldest() -> None:
+    result = match(
+        [
+            drec(1, "Rollout", "company:3", created="2024-01-01T00:00:00+00:00"),
+            drec(2, "Rollout", "company:3", created="2023-01-01T00:00:00+00:00"),
+            drec(3, "Rollout", "company:3", created="2023-01-01T00:00:00+00:00"),
+        ],
+        kind="deal",
+    )
+    assert group_ids(result) == [(2, 3, 1)]
 
 
 def test_switchboard_links_only_same_full_names() -> None:
@@ -332,7 +435,7 @@ def test_switchboard_below_the_cap_still_lists_pairs() -> None:
 
 def test_unknown_kind_is_an_error() -> None:
     with pytest.raises(ValueError, match="kind"):
-        match([rec(1, "Ivan")], kind="deal")
+        match([rec(1, "Ivan")], kind="invoice")
 
 
 def test_contested_member_leaves_the_group() -> None:

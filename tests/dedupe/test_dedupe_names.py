@@ -2,7 +2,7 @@
 
 import pytest
 
-from b24app.dedupe import Record, names_agree
+from b24app.dedupe import Record, names_agree, title_key
 
 
 def person(first: str = "", last: str = "", second: str = "") -> Record:
@@ -188,4 +188,27 @@ def test_company_kind_ignores_person_names() -> None:
 
 def test_unknown_kind_is_an_error() -> None:
     with pytest.raises(ValueError, match="kind"):
-        names_agree(person("Ivan"), person("Ivan"), kind="deal")
+        names_agree(person("Ivan"), person("Ivan"), kind="invoice")
+
+
+@pytest.mark.parametrize(
+    ("title", "key"),
+    [
+        ("ООО «Ромашка»", "romaSka"),
+        ("Romashka LLC", "romaSka"),
+        ('"Romashka" Ltd.', "romaSka"),
+        ("  ROMASHKA  ", "romaSka"),
+        ("ТОО «Вектор»", "vektor"),
+        ("Vector GmbH", "vektor"),
+        ("Общество с ограниченной ответственностью «Лютик»", "liutik"),
+        ("Стройтрест-5", "stroitrest5"),
+        ("Test", None),
+        ("ООО", None),
+        ("-", None),
+        ("Без названия", None),
+        ("Сделка", None),
+        ("", None),
+    ],
+)
+def test_title_key(title: str, key: str | None) -> None:
+    assert title_key(title) == key

@@ -104,12 +104,12 @@ def test_identity_methods(portal: Portal) -> None:
 
 def test_list_paging_with_total_and_next(portal: Portal, admin: str) -> None:
     first = call(portal, "crm.contact.list", admin, {"order": {"ID": "ASC"}}).json()
-    assert len(first["result"]) == 50 and first["total"] == 60 and first["next"] == 50
+    assert len(first["result"]) == 50 and first["total"] == 70 and first["next"] == 50
     assert "PHONE" not in first["result"][0]  # '*' leaves multi-fields out
     second = call(portal, "crm.contact.list", admin, {"start": 50}).json()
-    assert len(second["result"]) == 10 and second["total"] == 60 and "next" not in second
+    assert len(second["result"]) == 20 and second["total"] == 70 and "next" not in second
     ids = [r["ID"] for r in first["result"] + second["result"]]
-    assert ids == [str(i) for i in range(1, 61)]
+    assert ids == [str(i) for i in range(1, 71)]
 
 
 def test_list_keyset_without_count(portal: Portal, admin: str) -> None:
@@ -120,7 +120,7 @@ def test_list_keyset_without_count(portal: Portal, admin: str) -> None:
         "select": ["ID", "NAME", "PHONE", "EMAIL"],
     }
     body = call(portal, "crm.contact.list", admin, params).json()
-    assert [r["ID"] for r in body["result"]] == [str(i) for i in range(51, 61)]
+    assert [r["ID"] for r in body["result"]] == [str(i) for i in range(51, 71)]
     assert body["total"] == 0 and "next" not in body
     assert set(body["result"][0]) == {"ID", "NAME", "PHONE", "EMAIL"}
     phone = body["result"][0]["PHONE"][0]
@@ -161,13 +161,13 @@ def test_item_list_camel_case(portal: Portal, admin: str) -> None:
         portal,
         "crm.item.list",
         admin,
-        {"entityTypeId": 3, "filter": {">id": 55}, "order": {"id": "ASC"}, "start": -1},
+        {"entityTypeId": 3, "filter": {">id": 65}, "order": {"id": "ASC"}, "start": -1},
     ).json()
     items = body["result"]["items"]
-    assert [i["id"] for i in items] == [56, 57, 58, 59, 60]
+    assert [i["id"] for i in items] == [66, 67, 68, 69, 70]
     assert items[0]["fm"][0]["typeId"] == "PHONE" and "createdTime" in items[0]
     page = call(portal, "crm.item.list", admin, {"entityTypeId": 3, "select": ["id", "name"]})
-    assert page.json()["total"] == 60 and page.json()["next"] == 50
+    assert page.json()["total"] == 70 and page.json()["next"] == 50
     assert set(page.json()["result"]["items"][0]) == {"id", "name"}
 
 
@@ -209,7 +209,7 @@ def test_batch_map_with_references_and_empty_sections(portal: Portal, admin: str
     }
     body = call(portal, "batch", admin, {"cmd": cmd, "halt": 0}).json()
     result = body["result"]
-    assert [r["ID"] for r in result["result"]["next"]] == [str(i) for i in range(51, 61)]
+    assert [r["ID"] for r in result["result"]["next"]] == [str(i) for i in range(51, 71)]
     assert result["result"]["me"]["ID"] == "1"
     assert result["result_error"] == [] and result["result_next"] == []
     assert result["result_total"] == {"page": 0, "next": 0} or result["result_total"] == []
