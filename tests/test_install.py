@@ -49,6 +49,7 @@ def test_wizard_binds_placements_and_events_then_finishes_once(stack: Stack) -> 
 
 
 def test_reinstall_binds_nothing_twice(stack: Stack) -> None:
+    """CASE-11: binds carry PLACEMENT, HANDLER, TITLE, LANG_ALL; binding again is harmless."""
     assert stack.install(1).status_code == 200
     first = len([c for c in stack.portal.calls if c["method"] in ("placement.bind", "event.bind")])
     again = stack.install(1)
