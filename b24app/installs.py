@@ -227,6 +227,7 @@ def install_from_event(ctx: AppContext, event: EventPost) -> Portal:
     )
     server = ctx.oauth_server(event.server_endpoint)
     verified = server.verify(event.access_token, member_id=event.member_id, domain=address.domain)
+    address = confirmed_address(address, verified)
     language = str(event.data.get("LANGUAGE_ID") or "").lower() or None
     portal = ctx.db.upsert_portal(
         member_id=event.member_id,
@@ -288,17 +289,23 @@ def handle_event(ctx: AppContext, event: EventPost) -> str:
             allow_insecure=ctx.settings.allow_insecure,
         )
         server = ctx.oauth_server(event.server_endpoint or portal.server_endpoint)
-        server.verify(event.access_token, member_id=portal.member_id, domain=address.domain)
+        verified = server.verify(
+            event.access_token, member_id=portal.member_id, domain=address.domain
+        )
+        # A renamed portal's events name its new domain: store it whole (scheme, REST base).
+        address = confirmed_address(address, verified)
         ctx.db.update_portal(
             portal.id,
             application_token=event.application_token,
             domain=address.domain,
+            scheme=address.scheme,
+            client_endpoint=address.client_endpoint,
             app_version=str(event.data.get("VERSION") or "") or portal.app_version,
         )
         # A new version may serve more placements: bind what is missing, as the admin.
         installer = ctx.db.get_installer_token(portal.id)
         if installer is not None:
-            set_up_portal(ctx, portal, installer.user_id)
+            set_up_portal(ctx, ctx.db.get_portal(portal_id=portal.id) or portal, installer.user_id)
         return "updated"
     if not secrets_equal(event.application_token, portal.application_token):
         log.warning("security: event %s with a wrong application_token ignored", event.event)
