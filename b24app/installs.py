@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from b24app.bitrix.auth import StaticToken
 from b24app.bitrix.client import RestClient
 from b24app.bitrix.errors import AuthFailed, BitrixError, VerificationError
-from b24app.bitrix.oauth import VerifiedToken
+from b24app.bitrix.oauth import VerifiedToken, origin_of
 from b24app.bitrix.payloads import EventPost, FramePost, PortalAddress, portal_address
 from b24app.context import AppContext
 from b24app.dedupe import region_for_language
@@ -103,6 +103,22 @@ def confirmed_address(posted: PortalAddress, verified: VerifiedToken) -> PortalA
     return posted
 
 
+def server_endpoint_to_store(ctx: AppContext, named: str | None, member_id: str) -> str:
+    """The OAuth server to record for a portal: the one a payload names only when trusted.
+
+    An untrusted name never overwrites what is stored (nor puts the default in its place).
+    """
+    origin = origin_of(named or "")
+    if origin and origin in ctx.settings.oauth_servers:
+        return f"{origin}/rest/"
+    if origin:
+        log.warning("security: payload names an untrusted OAuth server; the stored one is kept")
+    existing = ctx.db.get_portal(member_id=member_id)
+    if existing is not None and existing.server_endpoint:
+        return existing.server_endpoint
+    return f"{ctx.settings.default_oauth_server}/rest/"
+
+
 def is_portal_admin(ctx: AppContext, post: FramePost) -> bool:
     """Ask the portal, with the poster's own token, whether they administer it."""
     client = RestClient(
@@ -121,14 +137,13 @@ def store_frame_user(
     ctx: AppContext, post: FramePost, verified: VerifiedToken, *, installer: bool
 ) -> Portal:
     """Save (or refresh) the portal record and the opening user's tokens."""
-    server = ctx.oauth_server(post.server_endpoint)
     address = confirmed_address(post.address, verified)
     portal = ctx.db.upsert_portal(
         member_id=post.member_id,
         domain=address.domain,
         scheme=address.scheme,
         client_endpoint=address.client_endpoint,
-        server_endpoint=f"{server.origin}/rest/",
+        server_endpoint=server_endpoint_to_store(ctx, post.server_endpoint, post.member_id),
         language=post.lang if installer else None,
         phone_region=region_for_language(post.lang) if installer else None,
         application_token=post.application_token or None,
@@ -234,7 +249,7 @@ def install_from_event(ctx: AppContext, event: EventPost) -> Portal:
         domain=address.domain,
         scheme=address.scheme,
         client_endpoint=address.client_endpoint,
-        server_endpoint=f"{server.origin}/rest/",
+        server_endpoint=server_endpoint_to_store(ctx, event.server_endpoint, event.member_id),
         language=language,
         phone_region=region_for_language(language),
         application_token=event.application_token,
@@ -300,6 +315,7 @@ def handle_event(ctx: AppContext, event: EventPost) -> str:
             domain=address.domain,
             scheme=address.scheme,
             client_endpoint=address.client_endpoint,
+            server_endpoint=server_endpoint_to_store(ctx, event.server_endpoint, portal.member_id),
             app_version=str(event.data.get("VERSION") or "") or portal.app_version,
         )
         # A new version may serve more placements: bind what is missing, as the admin.
