@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import time
 from dataclasses import dataclass
@@ -65,13 +64,6 @@ PLACEMENTS = tuple(
 EVENTS = ("ONAPPUNINSTALL", "ONAPPUPDATE")
 
 
-def secrets_equal(a: str | None, b: str | None) -> bool:
-    """Constant-time comparison of two secrets; absent values never match."""
-    if not a or not b:
-        return False
-    return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
-
-
 def verify_frame(ctx: AppContext, post: FramePost) -> VerifiedToken:
     """Confirm a frame POST through the trusted OAuth server's ``app.info`` (cached per token)."""
     digest = hashlib.sha256(post.auth_id.encode("utf-8")).hexdigest()
@@ -85,8 +77,7 @@ def verify_frame(ctx: AppContext, post: FramePost) -> VerifiedToken:
     if (
         portal is not None
         and post.application_token
-        and portal.application_token
-        and not secrets_equal(post.application_token, portal.application_token)
+        and ctx.db.application_token_matches(portal, post.application_token) is False
     ):
         raise VerificationError("application_token_mismatch", 403)
     return cached
@@ -323,7 +314,7 @@ def handle_event(ctx: AppContext, event: EventPost) -> str:
         if installer is not None:
             set_up_portal(ctx, ctx.db.get_portal(portal_id=portal.id) or portal, installer.user_id)
         return "updated"
-    if not secrets_equal(event.application_token, portal.application_token):
+    if not ctx.db.application_token_matches(portal, event.application_token):
         log.warning("security: event %s with a wrong application_token ignored", event.event)
         return "ignored: application_token mismatch"
     if event.event == "ONAPPUNINSTALL":
