@@ -136,13 +136,19 @@ def _open_database() -> tuple[Settings, Database] | None:
 
 
 def rotate_token_keys(_args: argparse.Namespace) -> int:
-    """Re-encrypt every stored token under B24_TOKEN_KEY (or SECRET_KEY)."""
+    """Re-encrypt stored tokens under B24_TOKEN_KEY (or SECRET_KEY); hash plain app tokens."""
     opened = _open_database()
     if opened is None:
         return 2
     _settings, db = opened
     rotated, unreadable = db.rotate_token_keys()
     print(f"re-encrypted {rotated} token pair(s); {unreadable} unreadable with the given keys")
+    hashed, pending = db.hash_application_tokens()
+    print(
+        f"hashed {hashed} plain application_token(s); {pending} hashed under an old key "
+        "(re-hashed when the portal next sends it: keep that key in B24_TOKEN_KEYS_OLD "
+        "until then)"
+    )
     return 0 if unreadable == 0 else 1
 
 

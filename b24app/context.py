@@ -13,6 +13,7 @@ from requests.adapters import HTTPAdapter
 from b24app.bitrix.auth import CredentialGuard, UserTokens
 from b24app.bitrix.client import RestClient
 from b24app.bitrix.oauth import OAuthServer, VerifiedToken, pick_oauth_server
+from b24app.bitrix.relocation import PortalRelocation
 from b24app.config import Settings
 from b24app.storage.db import Database, Portal
 
@@ -89,10 +90,14 @@ class AppContext:
         )
 
     def rest(self, portal: Portal, user_id: int) -> RestClient:
-        """A REST client acting as that user on that portal."""
+        """A REST client acting as that user on that portal (following a confirmed rename)."""
+        tokens = self.user_tokens(portal, user_id)
         return RestClient(
             self.http,
             portal.client_endpoint,
-            self.user_tokens(portal, user_id),
+            tokens,
             timeout=self.settings.http_timeout,
+            relocator=PortalRelocation(
+                self.db, tokens.oauth, portal, allow_insecure=self.settings.allow_insecure
+            ),
         )

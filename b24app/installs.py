@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import time
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from urllib.parse import urlsplit
 from b24app.bitrix.auth import StaticToken
 from b24app.bitrix.client import RestClient
 from b24app.bitrix.errors import AuthFailed, BitrixError, VerificationError
-from b24app.bitrix.oauth import VerifiedToken
+from b24app.bitrix.oauth import VerifiedToken, origin_of
 from b24app.bitrix.payloads import EventPost, FramePost, PortalAddress, portal_address
 from b24app.context import AppContext
 from b24app.dedupe import region_for_language
@@ -65,13 +64,6 @@ PLACEMENTS = tuple(
 EVENTS = ("ONAPPUNINSTALL", "ONAPPUPDATE")
 
 
-def secrets_equal(a: str | None, b: str | None) -> bool:
-    """Constant-time comparison of two secrets; absent values never match."""
-    if not a or not b:
-        return False
-    return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
-
-
 def verify_frame(ctx: AppContext, post: FramePost) -> VerifiedToken:
     """Confirm a frame POST through the trusted OAuth server's ``app.info`` (cached per token)."""
     digest = hashlib.sha256(post.auth_id.encode("utf-8")).hexdigest()
@@ -85,8 +77,7 @@ def verify_frame(ctx: AppContext, post: FramePost) -> VerifiedToken:
     if (
         portal is not None
         and post.application_token
-        and portal.application_token
-        and not secrets_equal(post.application_token, portal.application_token)
+        and ctx.db.application_token_matches(portal, post.application_token) is False
     ):
         raise VerificationError("application_token_mismatch", 403)
     return cached
@@ -101,6 +92,22 @@ def confirmed_address(posted: PortalAddress, verified: VerifiedToken) -> PortalA
     if reported.scheme in ("http", "https") and reported.netloc.lower() == posted.domain:
         return PortalAddress(domain=posted.domain, scheme=reported.scheme)
     return posted
+
+
+def server_endpoint_to_store(ctx: AppContext, named: str | None, member_id: str) -> str:
+    """The OAuth server to record for a portal: the one a payload names only when trusted.
+
+    An untrusted name never overwrites what is stored (nor puts the default in its place).
+    """
+    origin = origin_of(named or "")
+    if origin and origin in ctx.settings.oauth_servers:
+        return f"{origin}/rest/"
+    if origin:
+        log.warning("security: payload names an untrusted OAuth server; the stored one is kept")
+    existing = ctx.db.get_portal(member_id=member_id)
+    if existing is not None and existing.server_endpoint:
+        return existing.server_endpoint
+    return f"{ctx.settings.default_oauth_server}/rest/"
 
 
 def is_portal_admin(ctx: AppContext, post: FramePost) -> bool:
@@ -121,14 +128,13 @@ def store_frame_user(
     ctx: AppContext, post: FramePost, verified: VerifiedToken, *, installer: bool
 ) -> Portal:
     """Save (or refresh) the portal record and the opening user's tokens."""
-    server = ctx.oauth_server(post.server_endpoint)
     address = confirmed_address(post.address, verified)
     portal = ctx.db.upsert_portal(
         member_id=post.member_id,
         domain=address.domain,
         scheme=address.scheme,
         client_endpoint=address.client_endpoint,
-        server_endpoint=f"{server.origin}/rest/",
+        server_endpoint=server_endpoint_to_store(ctx, post.server_endpoint, post.member_id),
         language=post.lang if installer else None,
         phone_region=region_for_language(post.lang) if installer else None,
         application_token=post.application_token or None,
@@ -227,13 +233,14 @@ def install_from_event(ctx: AppContext, event: EventPost) -> Portal:
     )
     server = ctx.oauth_server(event.server_endpoint)
     verified = server.verify(event.access_token, member_id=event.member_id, domain=address.domain)
+    address = confirmed_address(address, verified)
     language = str(event.data.get("LANGUAGE_ID") or "").lower() or None
     portal = ctx.db.upsert_portal(
         member_id=event.member_id,
         domain=address.domain,
         scheme=address.scheme,
         client_endpoint=address.client_endpoint,
-        server_endpoint=f"{server.origin}/rest/",
+        server_endpoint=server_endpoint_to_store(ctx, event.server_endpoint, event.member_id),
         language=language,
         phone_region=region_for_language(language),
         application_token=event.application_token,
@@ -288,19 +295,26 @@ def handle_event(ctx: AppContext, event: EventPost) -> str:
             allow_insecure=ctx.settings.allow_insecure,
         )
         server = ctx.oauth_server(event.server_endpoint or portal.server_endpoint)
-        server.verify(event.access_token, member_id=portal.member_id, domain=address.domain)
+        verified = server.verify(
+            event.access_token, member_id=portal.member_id, domain=address.domain
+        )
+        # A renamed portal's events name its new domain: store it whole (scheme, REST base).
+        address = confirmed_address(address, verified)
         ctx.db.update_portal(
             portal.id,
             application_token=event.application_token,
             domain=address.domain,
+            scheme=address.scheme,
+            client_endpoint=address.client_endpoint,
+            server_endpoint=server_endpoint_to_store(ctx, event.server_endpoint, portal.member_id),
             app_version=str(event.data.get("VERSION") or "") or portal.app_version,
         )
         # A new version may serve more placements: bind what is missing, as the admin.
         installer = ctx.db.get_installer_token(portal.id)
         if installer is not None:
-            set_up_portal(ctx, portal, installer.user_id)
+            set_up_portal(ctx, ctx.db.get_portal(portal_id=portal.id) or portal, installer.user_id)
         return "updated"
-    if not secrets_equal(event.application_token, portal.application_token):
+    if not ctx.db.application_token_matches(portal, event.application_token):
         log.warning("security: event %s with a wrong application_token ignored", event.event)
         return "ignored: application_token mismatch"
     if event.event == "ONAPPUNINSTALL":

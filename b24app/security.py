@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -73,12 +75,65 @@ def derive_fernet_key(material: str) -> bytes:
     return base64.urlsafe_b64encode(hkdf.derive(material.encode("utf-8")))
 
 
+DIGEST_PREFIX = "hmac-sha256"
+
+
+def derive_digest_key(material: str) -> bytes:
+    """An HMAC key for stored application_tokens, derived apart from the encryption key."""
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=b"b24app-application-token",
+        info=b"b24app stored application_token digests v1",
+    )
+    return hkdf.derive(material.encode("utf-8"))
+
+
+def _key_id(key: bytes) -> str:
+    """A short public name of a digest key (a hash of it), stored beside each digest."""
+    return hashlib.sha256(b"b24app-key-id\0" + key).hexdigest()[:8]
+
+
 class TokenCipher:
-    """Encrypts stored tokens (Fernet); old keys still decrypt, the first key encrypts."""
+    """Encrypts stored tokens (Fernet); old keys still decrypt, the first key encrypts.
+
+    application_tokens are only ever compared, so they are kept as keyed hashes instead:
+    ``hmac-sha256:<key id>:<hex>``, under a key derived from the same secret.
+    """
 
     def __init__(self, current: str, old: Iterable[str] = ()) -> None:
         keys = [current, *(key for key in old if key and key != current)]
         self._fernet = MultiFernet([Fernet(derive_fernet_key(key)) for key in keys])
+        digest_keys = [derive_digest_key(key) for key in keys]
+        self._digest_keys = {_key_id(key): key for key in reversed(digest_keys)}
+        self._current_id = _key_id(digest_keys[0])
+
+    def digest(self, plain: str) -> str:
+        """The keyed hash of a secret that is only compared (never read back)."""
+        key = self._digest_keys[self._current_id]
+        mac = hmac.new(key, plain.encode("utf-8"), hashlib.sha256).hexdigest()
+        return f"{DIGEST_PREFIX}:{self._current_id}:{mac}"
+
+    def digest_matches(self, plain: str, stored: str) -> bool | None:
+        """Constant-time check of a secret against its stored hash; None when no key reads it.
+
+        A value stored before hashing (no prefix) is compared as it is.
+        """
+        if not plain or not stored:
+            return False
+        scheme, _, rest = stored.partition(":")
+        if scheme != DIGEST_PREFIX:
+            return hmac.compare_digest(plain.encode("utf-8"), stored.encode("utf-8"))
+        key_id, _, mac = rest.partition(":")
+        key = self._digest_keys.get(key_id)
+        if key is None:
+            return None
+        expected = hmac.new(key, plain.encode("utf-8"), hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected.encode("ascii"), mac.encode("ascii", "replace"))
+
+    def digest_is_current(self, stored: str) -> bool:
+        """Whether a stored hash is under the current key (else re-hash it when next seen)."""
+        return stored.startswith(f"{DIGEST_PREFIX}:{self._current_id}:")
 
     def encrypt(self, plain: str) -> str:
         """Ciphertext of a secret, as text."""

@@ -1,4 +1,4 @@
-"""Stored tokens are encrypted; old keys still read them; rotation re-encrypts (item 9)."""
+"""Stored tokens are encrypted, application_tokens hashed; old keys still read them (item 9)."""
 
 from __future__ import annotations
 
@@ -108,3 +108,102 @@ def test_cli_rotates_keys_from_the_environment(tmp_path: Path) -> None:
     assert Database(url, cipher=TokenCipher("new-key")).get_token(portal.id, 1).access_token == (
         "AT_1"
     )
+
+
+def _raw_application_tokens(path: Path) -> list[str | None]:
+    with sqlite3.connect(path) as conn:
+        return [row[0] for row in conn.execute("SELECT application_token FROM b24_portals")]
+
+
+def test_application_tokens_are_stored_as_keyed_hashes(installed: Stack, tmp_path: Path) -> None:
+    assert installed.portal.send_install_event().status_code == 200
+    token = installed.portal.application_token
+    assert token
+    (raw,) = _raw_application_tokens(tmp_path / "app.sqlite3")
+    assert raw and raw.startswith("hmac-sha256:") and token not in raw
+    portal = installed.db.get_portal(member_id=installed.portal.member_id)
+    assert installed.db.application_token_matches(portal, token) is True
+    assert installed.db.application_token_matches(portal, "f" * 32) is False
+    assert installed.db.application_token_matches(portal, "") is False
+    assert installed.open(2).token  # the frame POST's APPLICATION_TOKEN still matches
+
+
+def test_digests_under_old_keys_still_match_and_unknown_keys_read_as_absent() -> None:
+    old = TokenCipher("old-secret")
+    stored = old.digest("APP_TOKEN_A")
+    assert stored.startswith("hmac-sha256:") and "APP_TOKEN_A" not in stored
+    assert old.digest_matches("APP_TOKEN_A", stored) is True
+    assert old.digest_matches("APP_TOKEN_B", stored) is False
+    new = TokenCipher("new-secret", ["old-secret"])
+    assert new.digest_matches("APP_TOKEN_A", stored) is True
+    assert not new.digest_is_current(stored) and new.digest_is_current(new.digest("x"))
+    assert TokenCipher("new-secret").digest_matches("APP_TOKEN_A", stored) is None
+    # A value stored before hashing is compared as it is (and hashed when next seen).
+    assert new.digest_matches("APP_TOKEN_A", "APP_TOKEN_A") is True
+    assert new.digest_matches("APP_TOKEN_B", "APP_TOKEN_A") is False
+    # The digest key is not the encryption key: a hash never opens a ciphertext or vice versa.
+    assert new.digest("APP_TOKEN_A") != TokenCipher("new-secret").encrypt("APP_TOKEN_A")
+
+
+def _portal_with_app_token(db: Database, token: str) -> int:
+    portal = db.upsert_portal(
+        member_id="m1",
+        domain="portal-a.example.com",
+        scheme="https",
+        client_endpoint="https://portal-a.example.com/rest/",
+        server_endpoint="https://oauth.bitrix.info/rest/",
+        application_token=token,
+    )
+    return portal.id
+
+
+def test_a_match_under_an_old_key_is_rehashed_under_the_current_one(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    first = Database(url, cipher=TokenCipher("key-1"))
+    first.create_tables()
+    portal_id = _portal_with_app_token(first, "APP_TOKEN_A")
+    rotating = Database(url, cipher=TokenCipher("key-2", ["key-1"]))
+    portal = rotating.get_portal(portal_id=portal_id)
+    assert rotating.hash_application_tokens() == (0, 1)
+    assert rotating.application_token_matches(portal, "APP_TOKEN_B") is False
+    assert rotating.application_token_matches(portal, "APP_TOKEN_A") is True
+    assert rotating.hash_application_tokens() == (0, 0)
+    only_new = Database(url, cipher=TokenCipher("key-2"))
+    assert only_new.application_token_matches(
+        only_new.get_portal(portal_id=portal_id), "APP_TOKEN_A"
+    )
+
+
+def test_rotation_command_hashes_application_tokens_stored_in_plain(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    db = Database(url, cipher=TokenCipher("key-1"))
+    db.create_tables()
+    portal_id = _portal_with_app_token(db, "APP_TOKEN_A")
+    with sqlite3.connect(tmp_path / "db.sqlite3") as conn:  # as an earlier version stored it
+        conn.execute("UPDATE b24_portals SET application_token = 'APP_TOKEN_A'")
+    portal = db.get_portal(portal_id=portal_id)
+    assert db.application_token_matches(portal, "APP_TOKEN_A") is True  # and re-hashed
+    assert _raw_application_tokens(tmp_path / "db.sqlite3")[0].startswith("hmac-sha256:")
+    with sqlite3.connect(tmp_path / "db.sqlite3") as conn:
+        conn.execute("UPDATE b24_portals SET application_token = 'APP_TOKEN_A'")
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "B24_CLIENT_ID": "local.x.y",
+        "B24_CLIENT_SECRET": "s",
+        "B24_APP_URL": "https://app.example.com",
+        "SECRET_KEY": "key-1",
+        "DATABASE_URL": url,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "b24app.cli", "rotate-token-keys"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "hashed 1 plain application_token" in done.stdout
+    (raw,) = _raw_application_tokens(tmp_path / "db.sqlite3")
+    assert raw and raw.startswith("hmac-sha256:") and "APP_TOKEN_A" not in raw
+    assert db.application_token_matches(db.get_portal(portal_id=portal_id), "APP_TOKEN_A") is True

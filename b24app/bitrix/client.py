@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urljoin
 
 import requests
 
@@ -19,6 +20,7 @@ from b24app.bitrix.errors import (
     BitrixError,
     MethodError,
     OperationTimeLimit,
+    PortalMoved,
     QueryLimitExceeded,
     TokenExpired,
     TransientError,
@@ -31,6 +33,8 @@ PAGE_SIZE = 50
 # A batch travels as one request; a command longer than this goes out on its own instead.
 MAX_BATCH_COMMAND_CHARS = 8000
 USER_AGENT = "b24app-dedupe/0.1 (+https://github.com/)"
+# A renamed portal answers 302; the same request is re-sent at most this often per call.
+MAX_REDIRECTS = 2
 
 
 class TokenSource(Protocol):
@@ -41,6 +45,16 @@ class TokenSource(Protocol):
 
     def refresh(self, stale_token: str) -> str:
         """A fresh access token after ``stale_token`` was refused (single-flight)."""
+
+
+class Relocator(Protocol):
+    """Confirms that a redirect's target is the same portal before anything is sent there."""
+
+    def confirm(self, location: str, token: str) -> str:
+        """The portal's REST base at ``location``; raises PortalMoved when not confirmed.
+
+        ``token`` may only go to the trusted OAuth server, never to ``location``.
+        """
 
 
 @dataclass
@@ -103,8 +117,10 @@ class RestClient:
         timeout: float = 60.0,
         max_rate_retries: int = 5,
         sleep: Callable[[float], None] = time.sleep,
+        relocator: Relocator | None = None,
     ) -> None:
         self.session = session
+        self.relocator = relocator
         self.base = client_endpoint if client_endpoint.endswith("/") else client_endpoint + "/"
         self.tokens = tokens
         self.timeout = timeout
@@ -114,10 +130,50 @@ class RestClient:
 
     def _post(self, method: str, params: Mapping[str, Any], token: str) -> dict[str, Any]:
         body = json.dumps({**params, "auth": token}, ensure_ascii=False).encode("utf-8")
+        hops = 0
+        while True:
+            url = f"{self.base}{method}.json"
+            response = self._send(method, url, body)
+            if not 300 <= response.status_code < 400:
+                break
+            # A renamed portal: never auto-follow (a POST may turn into a GET); re-send the
+            # same request to the new host once it is confirmed to be this portal.
+            if hops == MAX_REDIRECTS:
+                raise PortalMoved(
+                    "PORTAL_MOVED_TOO_MANY_HOPS",
+                    f"{method}: still redirected after {MAX_REDIRECTS} hops",
+                    status=response.status_code,
+                )
+            self.base = self._relocate(method, url, response, token)
+            hops += 1
+        text = response.content.decode("utf-8", errors="replace")
+        try:
+            payload: Any = json.loads(text) if text.strip() else None
+        except ValueError:
+            payload = None
+        raise_for_error(response.status_code, payload, text)
+        if not isinstance(payload, dict) or "result" not in payload:
+            raise TransientError("BAD_RESPONSE", _snippet(text))
+        return payload
+
+    def _relocate(self, method: str, url: str, response: requests.Response, token: str) -> str:
+        """The confirmed REST base a redirect points at (PortalMoved when unconfirmed)."""
+        location = response.headers.get("Location", "").strip()
+        if not location or self.relocator is None:
+            raise PortalMoved(
+                "PORTAL_MOVED_UNVERIFIED",
+                f"{method}: the portal answered {response.status_code} and the new address "
+                "cannot be confirmed",
+                status=response.status_code,
+            )
+        base = self.relocator.confirm(urljoin(url, location), token)
+        return base if base.endswith("/") else base + "/"
+
+    def _send(self, method: str, url: str, body: bytes) -> requests.Response:
         self.requests_sent += 1
         try:
-            response = self.session.post(
-                f"{self.base}{method}.json",
+            return self.session.post(
+                url,
                 data=body,
                 headers={
                     "Content-Type": "application/json; charset=utf-8",
@@ -131,17 +187,6 @@ class RestClient:
             raise TransientError("TIMEOUT", f"{method} did not answer in time") from exc
         except requests.RequestException as exc:
             raise TransientError("CONNECTION", f"{method}: {type(exc).__name__}") from exc
-        text = response.content.decode("utf-8", errors="replace")
-        try:
-            payload: Any = json.loads(text) if text.strip() else None
-        except ValueError:
-            payload = None
-        if 300 <= response.status_code < 400:
-            raise TransientError("REDIRECT", f"portal answered {response.status_code}")
-        raise_for_error(response.status_code, payload, text)
-        if not isinstance(payload, dict) or "result" not in payload:
-            raise TransientError("BAD_RESPONSE", _snippet(text))
-        return payload
 
     def call_raw(
         self, method: str, params: Mapping[str, Any] | None = None, *, idempotent: bool = True
@@ -170,9 +215,9 @@ class RestClient:
                 if attempt > self.max_rate_retries:
                     raise
                 self.sleep(min(30.0, 0.5 * 2**attempt) * (0.5 + random.random() / 2))
-            except TransientError as exc:
+            except TransientError:
                 attempt += 1
-                if not idempotent or exc.code == "REDIRECT" or attempt > 2:
+                if not idempotent or attempt > 2:
                     raise
                 self.sleep(min(10.0, 0.5 * 2**attempt) * (0.5 + random.random() / 2))
 
@@ -319,4 +364,11 @@ def _int(value: Any) -> int:
         return 0
 
 
-__all__ = ["BatchResult", "BitrixError", "RestClient", "TokenSource", "raise_for_error"]
+__all__ = [
+    "BatchResult",
+    "BitrixError",
+    "Relocator",
+    "RestClient",
+    "TokenSource",
+    "raise_for_error",
+]

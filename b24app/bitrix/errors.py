@@ -41,6 +41,13 @@ class MethodError(BitrixError):
     """Any other error the method answered with."""
 
 
+class PortalMoved(BitrixError):
+    """The portal answered a redirect the app will not follow (unconfirmed, or too many hops).
+
+    Nothing was executed and nothing was sent to the named host.
+    """
+
+
 class OAuthError(Exception):
     """A token grant failed."""
 

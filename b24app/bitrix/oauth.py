@@ -191,7 +191,7 @@ class OAuthServer:
             raise VerificationError("token_of_another_app", 403)
         if str(install.get("member_id") or "") != member_id:
             raise VerificationError("member_id_mismatch", 403)
-        if _bare_domain(str(install.get("domain") or "")) != _bare_domain(domain):
+        if bare_domain(str(install.get("domain") or "")) != bare_domain(domain):
             raise VerificationError("domain_mismatch", 403)
         user_id = _number(info.get("user_id"))
         if user_id is None or user_id <= 0:
@@ -207,7 +207,8 @@ class OAuthServer:
         )
 
 
-def _bare_domain(domain: str) -> str:
+def bare_domain(domain: str) -> str:
+    """A host[:port] as Bitrix24 names it: lower-cased, no scheme, path or default port."""
     value = domain.strip().lower()
     for scheme in ("https://", "http://"):
         if value.startswith(scheme):

@@ -98,6 +98,11 @@ class Portal:
         self.host = "127.0.0.1"
         self.port = 0
         self._server: ServerThread | None = None
+        # Earlier addresses after a rename(): each answers with a 302 to the current one.
+        self._retired: list[ServerThread] = []
+        # When set, the current address also answers /rest/ with a 302 there (a test's trap).
+        self.rest_redirect: str | None = None
+        self.redirects: list[dict[str, str]] = []
         if seed:
             seed_portal(self)
 
@@ -110,10 +115,29 @@ class Portal:
         self.port = self._server.port
 
     def stop(self) -> None:
-        """Stop serving."""
+        """Stop serving (the current address and every retired one)."""
         if self._server is not None:
             self._server.stop()
             self._server = None
+        for retired in self._retired:
+            retired.stop()
+        self._retired.clear()
+
+    def rename(self) -> str:
+        """Change the portal's domain, as an admin renaming it does; return the new DOMAIN.
+
+        The portal starts serving on a new port (a new ``DOMAIN``); every earlier address answers
+        each request with a 302 to the same path and query on the new one, and from now on the
+        OAuth server's app.info, frames and events name the new domain. member_id stays.
+        """
+        if self._server is None:
+            raise RuntimeError("the portal is not started")
+        fresh = ServerThread(self.host, 0, self._wsgi)
+        with self.emu.lock:
+            self._retired.append(self._server)
+            self._server = fresh
+            self.port = fresh.port
+        return self.domain
 
     @property
     def domain(self) -> str:
@@ -483,8 +507,23 @@ class Portal:
 
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
-        response = self._dispatch(request)
+        if str(environ.get("SERVER_PORT")) != str(self.port):
+            response = self._moved(request, self.url)  # a retired address after rename()
+        elif self.rest_redirect and request.path.startswith("/rest/"):
+            response = self._moved(request, self.rest_redirect)
+        else:
+            response = self._dispatch(request)
         return response(environ, start_response)
+
+    def _moved(self, request: Request, origin: str) -> Response:
+        """A 302 to the same path and query at another origin; nothing is executed here."""
+        query = request.query_string.decode("latin-1")
+        location = origin.rstrip("/") + request.path + (f"?{query}" if query else "")
+        with self.emu.lock:
+            self.redirects.append(
+                {"method": request.method, "host": request.host, "location": location}
+            )
+        return Response(status=302, headers={"Location": location})
 
     def _dispatch(self, request: Request) -> Response:
         path = request.path

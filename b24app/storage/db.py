@@ -27,6 +27,8 @@ from b24app.storage.schema import (
 )
 
 ACTIVE_JOB_STATES = ("queued", "running")
+# Stored application_tokens look like "hmac-sha256:<key id>:<hex>" (b24app.security).
+DIGEST_PREFIX = "hmac-sha256"
 
 
 class Cipher(Protocol):
@@ -41,6 +43,15 @@ class Cipher(Protocol):
     def rotate(self, stored: str) -> str:
         """The same secret under the current key."""
 
+    def digest(self, plain: str) -> str:
+        """The keyed hash of a secret that is only ever compared."""
+
+    def digest_matches(self, plain: str, stored: str) -> bool | None:
+        """A constant-time check against a stored hash; None when no configured key reads it."""
+
+    def digest_is_current(self, stored: str) -> bool:
+        """Whether a stored hash is under the current key."""
+
 
 @dataclass(frozen=True)
 class Portal:
@@ -52,6 +63,7 @@ class Portal:
     scheme: str
     client_endpoint: str
     server_endpoint: str
+    # its keyed hash (see Database.application_token_matches), never the token itself
     application_token: str | None
     language: str | None
     phone_region: str | None
@@ -138,7 +150,13 @@ class _PlainText:
     def encrypt(self, plain: str) -> str:
         raise RuntimeError("this Database was opened without a token cipher")
 
-    decrypt = rotate = encrypt
+    decrypt = rotate = digest = encrypt
+
+    def digest_matches(self, plain: str, stored: str) -> bool | None:
+        raise RuntimeError("this Database was opened without a token cipher")
+
+    def digest_is_current(self, stored: str) -> bool:
+        raise RuntimeError("this Database was opened without a token cipher")
 
 
 def _job(row: RowMapping) -> Job:
@@ -251,7 +269,7 @@ class Database:
             if language:
                 values["language"] = language
             if application_token:
-                values["application_token"] = application_token
+                values["application_token"] = self.cipher.digest(application_token)
             if row is None:
                 values.update(
                     member_id=member_id,
@@ -285,10 +303,38 @@ class Database:
         return _portal(fresh)
 
     def update_portal(self, portal_id: int, **values: Any) -> None:
-        """Set columns of one portal."""
+        """Set columns of one portal (an application_token is stored as its keyed hash)."""
         values["updated_at"] = time.time()
+        if values.get("application_token"):
+            values["application_token"] = self.cipher.digest(values["application_token"])
         with self.engine.begin() as conn:
             conn.execute(sa.update(portals).where(portals.c.id == portal_id).values(**values))
+
+    def application_token_matches(self, portal: Portal, token: str | None) -> bool | None:
+        """Whether ``token`` is the portal's application_token (constant-time, keyed hash).
+
+        None when the portal holds none, or its hash is under a key no longer configured.
+        A match under an old key (or a value stored before hashing) is re-hashed under the
+        current key, so key rotation completes as portals call in.
+        """
+        stored = portal.application_token
+        if not stored:
+            return None
+        matches = self.cipher.digest_matches(token or "", stored)
+        if matches is None:
+            logging.getLogger(__name__).warning(
+                "the stored application_token of portal %s is hashed under a key that is no "
+                "longer configured (B24_TOKEN_KEYS_OLD); it counts as absent until renewed",
+                portal.member_id,
+            )
+        elif matches and token and not self.cipher.digest_is_current(stored):
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.update(portals)
+                    .where(portals.c.id == portal.id, portals.c.application_token == stored)
+                    .values(application_token=self.cipher.digest(token))
+                )
+        return matches
 
     def record_credentials_rejected(self, portal_id: int, *, window: float) -> int:
         """Mark a portal app_credentials_invalid; how many portals were marked within window."""
@@ -477,6 +523,31 @@ class Database:
                 conn.execute(sa.update(tokens).where(tokens.c.id == row_id).values(**values))
                 rotated += 1
         return rotated, unreadable
+
+    def hash_application_tokens(self) -> tuple[int, int]:
+        """Hash application_tokens stored before hashing; (hashed, still under an old key).
+
+        A hash cannot be re-keyed without the token: those under an old key are re-hashed
+        when the portal next sends its token (an opening, an event, an update).
+        """
+        hashed = pending = 0
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(portals.c.id, portals.c.application_token).where(
+                    portals.c.application_token.is_not(None)
+                )
+            ).all()
+            for row_id, stored in rows:
+                if not stored.startswith(f"{DIGEST_PREFIX}:"):
+                    conn.execute(
+                        sa.update(portals)
+                        .where(portals.c.id == row_id)
+                        .values(application_token=self.cipher.digest(stored))
+                    )
+                    hashed += 1
+                elif not self.cipher.digest_is_current(stored):
+                    pending += 1
+        return hashed, pending
 
     def get_token(self, portal_id: int, user_id: int) -> TokenPair | None:
         """The stored pair of one user on one portal."""

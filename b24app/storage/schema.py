@@ -15,6 +15,8 @@ portals = sa.Table(
     sa.Column("scheme", sa.String(8), nullable=False, server_default="https"),
     sa.Column("client_endpoint", sa.String(512), nullable=False),
     sa.Column("server_endpoint", sa.String(512), nullable=False),
+    # "hmac-sha256:<key id>:<hex>", a keyed hash (b24app.security.TokenCipher.digest): the
+    # app only ever compares it, so the token itself is never stored
     sa.Column("application_token", sa.String(128), nullable=True),
     sa.Column("language", sa.String(8), nullable=True),
     sa.Column("phone_region", sa.String(4), nullable=True),
