@@ -45,12 +45,15 @@ def test_case05_every_delivery_gets_200_and_only_verified_ones_are_acted_on(
     assert portal.state == "installed"
 
 
-def test_case05_the_token_comparison_is_constant_time() -> None:
+def test_case05_the_token_comparison_is_constant_time(installed: Stack) -> None:
     import inspect
 
-    from b24app import installs
+    from b24app.security import TokenCipher
 
-    source = inspect.getsource(installs.secrets_equal)
-    assert "hmac.compare_digest" in source
-    assert installs.secrets_equal("a", "a") and not installs.secrets_equal("a", "b")
-    assert not installs.secrets_equal("", "") and not installs.secrets_equal(None, "x")
+    assert "hmac.compare_digest" in inspect.getsource(TokenCipher.digest_matches)
+    installed.open(1)
+    portal = installed.db.get_portal(member_id=installed.portal.member_id)
+    real = installed.portal.application_token
+    assert installed.db.application_token_matches(portal, real)
+    assert not installed.db.application_token_matches(portal, real[:-1] + "0")
+    assert not installed.db.application_token_matches(portal, "")
