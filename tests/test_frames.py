@@ -261,12 +261,36 @@ def test_events_answer_200_whatever_arrives(installed: Stack) -> None:
 def test_every_string_is_translated() -> None:
     from b24app.i18n import STRINGS
 
-    assert set(STRINGS["en"]) == set(STRINGS["ru"])
+    assert set(STRINGS) == {"en", "ru", "de"}
+    assert set(STRINGS["en"]) == set(STRINGS["ru"]) == set(STRINGS["de"])
     for lang, table in STRINGS.items():
         assert all(value.strip() for value in table.values()), lang
 
 
-@pytest.mark.parametrize(("lang", "needle"), [("ru", "Токен доступа"), ("en", "access token")])
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        ("ru", "ru"),
+        ("ua", "ru"),
+        ("kz", "ru"),
+        ("de", "de"),
+        ("DE", "de"),
+        ("en", "en"),
+        ("es", "en"),
+        (None, "en"),
+        ("", "en"),
+    ],
+)
+def test_lang_picks_a_table(lang: str | None, expected: str) -> None:
+    from b24app.i18n import language
+
+    assert language(lang) == expected
+
+
+@pytest.mark.parametrize(
+    ("lang", "needle"),
+    [("ru", "Токен доступа"), ("en", "access token"), ("de", "Zugriffstoken")],
+)
 def test_refusal_pages_speak_the_users_language(installed: Stack, lang: str, needle: str) -> None:
     fp = installed.portal.frame_post(1)
     fp.query["LANG"] = lang

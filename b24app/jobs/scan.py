@@ -309,6 +309,11 @@ def run_scan(db: Database, client: RestClient, portal: Portal, job: Job, beat: B
         records.values(), default_region=portal.phone_region, kind=entity.kind
     )
     groups = [g for g in result.groups if seed is None or seed in g.entity_ids]
+    # A group a person marked "not duplicates" (or a part of one) is not proposed again.
+    marked = db.not_duplicate_sets(portal.id, job.entity_type_id)
+    proposed = [g for g in groups if not any(set(g.entity_ids) <= m for m in marked)]
+    dismissed = len(groups) - len(proposed)
+    groups = proposed
     shared_all = [s for s in result.shared if seed is None or seed in s.entity_ids]
     shared = shared_all[:MAX_SHARED_STORED]
     db.store_scan_results(
@@ -340,5 +345,6 @@ def run_scan(db: Database, client: RestClient, portal: Portal, job: Job, beat: B
             "sharedTotal": len(shared_all),
             "seedFound": seed is None or seed in records,
             "searched": searched,
+            "notDuplicates": dismissed,
         },
     )

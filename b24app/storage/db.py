@@ -18,8 +18,10 @@ from b24app.storage.schema import (
     alarms,
     jobs,
     merge_claims,
+    merge_history,
     merge_items,
     metadata,
+    not_duplicates,
     oauth_states,
     portals,
     scan_groups,
@@ -29,6 +31,7 @@ from b24app.storage.schema import (
 ACTIVE_JOB_STATES = ("queued", "running")
 # Stored application_tokens look like "hmac-sha256:<key id>:<hex>" (b24app.security).
 DIGEST_PREFIX = "hmac-sha256"
+MERGE_OUTCOMES = ("SUCCESS", "CONFLICT", "ERROR")
 
 
 class Cipher(Protocol):
@@ -119,6 +122,7 @@ class Job:
     claimed_by: str | None
     heartbeat_at: float | None
     created_at: float
+    finished_at: float | None = None
 
 
 class ClaimConflict(Exception):
@@ -178,6 +182,7 @@ def _job(row: RowMapping) -> Job:
         claimed_by=row["claimed_by"],
         heartbeat_at=row["heartbeat_at"],
         created_at=row["created_at"],
+        finished_at=row["finished_at"],
     )
 
 
@@ -429,6 +434,10 @@ class Database:
                 conn.execute(sa.delete(scan_groups).where(scan_groups.c.job_id.in_(job_ids)))
                 conn.execute(sa.delete(merge_items).where(merge_items.c.job_id.in_(job_ids)))
                 conn.execute(sa.delete(jobs).where(jobs.c.portal_id == portal_id))
+                conn.execute(sa.delete(merge_history).where(merge_history.c.portal_id == portal_id))
+                conn.execute(
+                    sa.delete(not_duplicates).where(not_duplicates.c.portal_id == portal_id)
+                )
             conn.execute(
                 sa.update(portals)
                 .where(portals.c.id == portal_id)
@@ -975,13 +984,160 @@ class Database:
             return [dict(row) for row in rows]
 
     def set_merge_item(self, job_id: str, position: int, **values: Any) -> None:
-        """Record the intent (status calling) or the result of one group."""
+        """Record the intent (status calling) or the result of one group.
+
+        An outcome (SUCCESS, CONFLICT, ERROR) also goes into the portal's merge history.
+        """
         with self.engine.begin() as conn:
             conn.execute(
                 sa.update(merge_items)
                 .where(merge_items.c.job_id == job_id, merge_items.c.position == position)
                 .values(**values)
             )
+            if values.get("status") in MERGE_OUTCOMES:
+                job = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
+                item = (
+                    conn.execute(
+                        sa.select(merge_items.c.entity_ids).where(
+                            merge_items.c.job_id == job_id, merge_items.c.position == position
+                        )
+                    )
+                    .mappings()
+                    .first()
+                )
+                if job is not None and item is not None:
+                    conn.execute(
+                        sa.insert(merge_history).values(
+                            portal_id=job["portal_id"],
+                            job_id=job_id,
+                            user_id=job["user_id"],
+                            user_name=(job["params"] or {}).get("userName"),
+                            entity_type_id=job["entity_type_id"],
+                            entity_ids=list(item["entity_ids"]),
+                            kept_id=values.get("kept_id"),
+                            merged_ids=values.get("merged_ids") or [],
+                            status=values["status"],
+                            error_code=values.get("error_code"),
+                            manual_merge_url=values.get("manual_merge_url"),
+                            finished_at=values.get("finished_at") or time.time(),
+                        )
+                    )
+
+    # -- merge history -------------------------------------------------------------------
+
+    def merge_history(
+        self,
+        portal_id: int,
+        *,
+        status: str | None = None,
+        user_id: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """The portal's merge outcomes, newest first, filtered; and how many match in all."""
+        where = [merge_history.c.portal_id == portal_id]
+        if status is not None:
+            where.append(merge_history.c.status == status)
+        if user_id is not None:
+            where.append(merge_history.c.user_id == user_id)
+        if since is not None:
+            where.append(merge_history.c.finished_at >= since)
+        if until is not None:
+            where.append(merge_history.c.finished_at < until)
+        query = (
+            sa.select(merge_history)
+            .where(*where)
+            .order_by(merge_history.c.finished_at.desc(), merge_history.c.id.desc())
+            .offset(offset)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with self.reader.connect() as conn:
+            total = conn.execute(
+                sa.select(sa.func.count()).select_from(merge_history).where(*where)
+            ).scalar()
+            rows = [dict(row) for row in conn.execute(query).mappings()]
+        return int(total or 0), rows
+
+    def history_users(self, portal_id: int) -> list[tuple[int, str | None]]:
+        """Who merged anything on this portal (user ID and the last name recorded)."""
+        with self.reader.connect() as conn:
+            rows = conn.execute(
+                sa.select(merge_history.c.user_id, sa.func.max(merge_history.c.user_name))
+                .where(merge_history.c.portal_id == portal_id)
+                .group_by(merge_history.c.user_id)
+                .order_by(merge_history.c.user_id)
+            ).all()
+        return [(int(row[0]), row[1]) for row in rows]
+
+    # -- "not duplicates" marks ----------------------------------------------------------
+
+    def mark_not_duplicates(
+        self, portal_id: int, entity_type_id: int, entity_ids: Sequence[int], user_id: int
+    ) -> None:
+        """Remember that a person judged these records not to be duplicates (idempotent)."""
+        ids = sorted(set(entity_ids))
+        key = ",".join(str(i) for i in ids)
+        with self.engine.begin() as conn:
+            exists = conn.execute(
+                sa.select(not_duplicates.c.id).where(
+                    not_duplicates.c.portal_id == portal_id,
+                    not_duplicates.c.entity_type_id == entity_type_id,
+                    not_duplicates.c.ids_key == key,
+                )
+            ).first()
+            if exists is None:
+                conn.execute(
+                    sa.insert(not_duplicates).values(
+                        portal_id=portal_id,
+                        entity_type_id=entity_type_id,
+                        ids_key=key,
+                        entity_ids=ids,
+                        user_id=user_id,
+                        created_at=time.time(),
+                    )
+                )
+
+    def unmark_not_duplicates(
+        self, portal_id: int, entity_type_id: int, entity_ids: Sequence[int]
+    ) -> bool:
+        """Forget a "not duplicates" mark; False when there was none."""
+        key = ",".join(str(i) for i in sorted(set(entity_ids)))
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sa.delete(not_duplicates).where(
+                    not_duplicates.c.portal_id == portal_id,
+                    not_duplicates.c.entity_type_id == entity_type_id,
+                    not_duplicates.c.ids_key == key,
+                )
+            )
+        return result.rowcount > 0
+
+    def not_duplicate_sets(self, portal_id: int, entity_type_id: int) -> list[frozenset[int]]:
+        """The sets of records of one type marked "not duplicates" on this portal."""
+        with self.reader.connect() as conn:
+            rows = conn.execute(
+                sa.select(not_duplicates.c.entity_ids).where(
+                    not_duplicates.c.portal_id == portal_id,
+                    not_duplicates.c.entity_type_id == entity_type_id,
+                )
+            ).all()
+        return [frozenset(int(i) for i in row[0]) for row in rows]
+
+    # -- a user's jobs -------------------------------------------------------------------
+
+    def user_jobs(self, portal_id: int, user_id: int, *, limit: int = 20) -> list[Job]:
+        """A user's most recent scans and merges, newest first."""
+        with self.reader.connect() as conn:
+            rows = conn.execute(
+                sa.select(jobs)
+                .where(jobs.c.portal_id == portal_id, jobs.c.user_id == user_id)
+                .order_by(jobs.c.created_at.desc())
+                .limit(limit)
+            ).mappings()
+            return [_job(row) for row in rows]
 
 
 def _sqlite_writer(dbapi_connection: Any, record: Any) -> None:

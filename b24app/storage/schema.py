@@ -142,3 +142,38 @@ oauth_states = sa.Table(
     sa.Column("expires_at", sa.Float, nullable=False),
     sa.Column("used_at", sa.Float, nullable=True),
 )
+
+# Groups a person judged "not duplicates": later scans of the portal do not propose them again.
+not_duplicates = sa.Table(
+    "b24_not_duplicates",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("portal_id", sa.Integer, sa.ForeignKey("b24_portals.id"), nullable=False),
+    sa.Column("entity_type_id", sa.Integer, nullable=False),
+    # the sorted IDs joined with commas: one mark per set of records
+    sa.Column("ids_key", sa.String(1024), nullable=False),
+    sa.Column("entity_ids", sa.JSON, nullable=False),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("portal_id", "entity_type_id", "ids_key", name="uq_b24_not_duplicates"),
+)
+
+# Every merge outcome the app recorded for a portal, kept until it uninstalls with CLEAN.
+merge_history = sa.Table(
+    "b24_merge_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("portal_id", sa.Integer, sa.ForeignKey("b24_portals.id"), nullable=False),
+    sa.Column("job_id", sa.String(32), nullable=False),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("user_name", sa.String(255), nullable=True),
+    sa.Column("entity_type_id", sa.Integer, nullable=False),
+    sa.Column("entity_ids", sa.JSON, nullable=False),
+    sa.Column("kept_id", sa.Integer, nullable=True),
+    sa.Column("merged_ids", sa.JSON, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),  # SUCCESS | CONFLICT | ERROR
+    sa.Column("error_code", sa.String(64), nullable=True),
+    sa.Column("manual_merge_url", sa.String(1024), nullable=True),
+    sa.Column("finished_at", sa.Float, nullable=False),
+    sa.Index("ix_b24_merge_history_portal", "portal_id", "finished_at"),
+)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import csv
+import io
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
 import phonenumbers
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 
 from b24app.bitrix.errors import AuthFailed, BitrixError
 from b24app.jobs.worker import ensure_worker
@@ -251,6 +254,7 @@ def create_merge() -> Any:
             user_id=session.user_id,
             entity_type_id=entity_type,
             groups=groups,
+            params={"userName": _user_name(session)},
         )
     except ClaimConflict:
         return api_error(
@@ -259,6 +263,23 @@ def create_merge() -> Any:
             "Some of these records are being merged by another job; wait for it to finish.",
         )
     return _queued(job)
+
+
+def _user_name(session: Session) -> str | None:
+    """The asking user's name as Bitrix24 knows it, for the merge history (best effort)."""
+    app_ctx = ctx()
+    portal = app_ctx.db.get_portal(portal_id=session.portal_id)
+    if portal is None:
+        return None
+    try:
+        user = app_ctx.rest(portal, session.user_id).call("user.current")
+    except BitrixError:
+        return None
+    if not isinstance(user, dict):
+        return None
+    parts = [user.get("NAME"), user.get("LAST_NAME")]
+    name = " ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
+    return name[:255] or None
 
 
 @bp.get("/merges/<job_id>")
@@ -357,3 +378,367 @@ def put_settings() -> Any:
         return api_error(403, "forbidden", "Only portal administrators can change settings.")
     app_ctx.db.update_portal(portal.id, phone_region=country)
     return jsonify({"phoneCountry": country})
+
+
+# -- review: the records of a group, field by field --------------------------------------------
+
+LIST_METHODS = {
+    1: "crm.lead.list",
+    2: "crm.deal.list",
+    3: "crm.contact.list",
+    4: "crm.company.list",
+}
+MULTI_FIELDS = ("PHONE", "EMAIL")
+MAX_RECORD_IDS = 50  # one crm.<type>.list page
+# Fields Bitrix24 fills itself or that merging never disputes: shown, never a conflict.
+NO_CONFLICT_FIELDS = frozenset(
+    {
+        "ID",
+        "DATE_CREATE",
+        "DATE_MODIFY",
+        "CREATED_BY_ID",
+        "MODIFY_BY_ID",
+        "ASSIGNED_BY_ID",
+        "HAS_PHONE",
+        "HAS_EMAIL",
+        "OPENED",
+        "EXPORT",
+        "LEAD_ID",
+        "COMMENTS",
+        *MULTI_FIELDS,
+    }
+)
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "Y" if value else "N"
+    if isinstance(value, list | dict):
+        return ", ".join(str(v) for v in (value.values() if isinstance(value, dict) else value))
+    return str(value).strip()
+
+
+def _multi_values(value: Any) -> list[str]:
+    items = list(value.values()) if isinstance(value, dict) else value
+    out = []
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("VALUE"), str) and item["VALUE"].strip():
+            out.append(item["VALUE"].strip())
+    return out
+
+
+# A lead's TITLE is a label ("Lead #12", "Website form"), not who the lead is.
+NO_CONFLICT_BY_TYPE: dict[int, frozenset[str]] = {1: frozenset({"TITLE"})}
+
+
+def conflicting_fields(rows: list[dict[str, Any]], entity_type: int = 3) -> list[str]:
+    """Fields where two records hold different non-empty values: mergeBatch answers CONFLICT."""
+    skip = NO_CONFLICT_FIELDS | NO_CONFLICT_BY_TYPE.get(entity_type, frozenset())
+    names: list[str] = []
+    for row in rows:
+        names.extend(n for n in row if n not in names)
+    conflicts = []
+    for name in names:
+        if name in skip or name.startswith("UF_"):
+            continue
+        distinct = {_scalar_text(row.get(name)) for row in rows if not _empty(row.get(name))}
+        distinct.discard("")
+        if len(distinct) > 1:
+            conflicts.append(name)
+    return conflicts
+
+
+def _ids_arg(raw: str | None) -> list[int] | None:
+    if not raw:
+        return None
+    ids: list[int] = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part.isdigit() or not 0 < int(part) < MAX_ID:
+            return None
+        if int(part) not in ids:
+            ids.append(int(part))
+    return ids
+
+
+@bp.get("/records")
+@session_required
+def get_records() -> Any:
+    """Read a few records whole (what the user may see) to compare them before merging."""
+    try:
+        entity_type = int(request.args.get("entityTypeId", ""))
+    except ValueError:
+        entity_type = 0
+    if entity_type not in ENTITY_TYPES:
+        return api_error(422, "invalid_entity_type", "entityTypeId must be 1, 2, 3 or 4.")
+    ids = _ids_arg(request.args.get("ids"))
+    if not ids:
+        return api_error(422, "invalid_ids", "ids must be positive record IDs, comma-separated.")
+    if len(ids) > MAX_RECORD_IDS:
+        return api_error(413, "too_many_ids", f"At most {MAX_RECORD_IDS} records at once.")
+    session = _session()
+    app_ctx = ctx()
+    portal = app_ctx.db.get_portal(portal_id=session.portal_id)
+    assert portal is not None
+    select = ["*"] if entity_type == 2 else ["*", *MULTI_FIELDS]
+    try:
+        page = app_ctx.rest(portal, session.user_id).call(
+            LIST_METHODS[entity_type],
+            {"order": {"ID": "ASC"}, "filter": {"@ID": ids}, "select": select, "start": -1},
+        )
+    except AuthFailed as exc:
+        return auth_failure(exc)
+    except BitrixError as exc:
+        return api_error(
+            502, "portal_unavailable", f"Bitrix24 did not return the records ({exc.code})."
+        )
+    by_id: dict[int, dict[str, Any]] = {}
+    for row in page if isinstance(page, list) else []:
+        if isinstance(row, dict) and str(row.get("ID", "")).isdigit():
+            by_id[int(row["ID"])] = row
+    rows = [by_id[i] for i in ids if i in by_id]
+    fields: list[str] = []
+    for row in rows:
+        fields.extend(n for n in row if n not in fields and n not in MULTI_FIELDS)
+    records = []
+    for row in rows:
+        record: dict[str, Any] = {
+            "id": int(row["ID"]),
+            "fields": {n: _scalar_text(row[n]) for n in fields if n in row and not _empty(row[n])},
+        }
+        for multi in MULTI_FIELDS:
+            record[multi.lower() + "s"] = _multi_values(row.get(multi))
+        records.append(record)
+    return jsonify(
+        {
+            "entityTypeId": entity_type,
+            "fields": fields,
+            "records": records,
+            "missing": [i for i in ids if i not in by_id],
+            "conflicts": conflicting_fields(rows, entity_type),
+        }
+    )
+
+
+# -- "not duplicates" -------------------------------------------------------------------------
+
+
+def _marked_group() -> tuple[int, list[int]] | tuple[Response, int]:
+    data = _json_object()
+    if data is None:
+        return api_error(400, "invalid_json", "The body must be a JSON object.")
+    entity_type = _int_field(data.get("entityTypeId"))
+    if entity_type not in ENTITY_TYPES:
+        return api_error(422, "invalid_entity_type", "entityTypeId must be 1, 2, 3 or 4.")
+    raw = data.get("entityIds")
+    limit = ctx().settings.max_group_size
+    ids = [_int_field(v) for v in raw] if isinstance(raw, list) else []
+    if (
+        len(ids) < 2
+        or len(ids) > limit
+        or any(i is None or not 0 < i < MAX_ID for i in ids)
+        or len(set(ids)) != len(ids)
+    ):
+        return api_error(
+            422, "invalid_ids", f"entityIds must list 2 to {limit} distinct record IDs."
+        )
+    assert entity_type is not None
+    return entity_type, [i for i in ids if i is not None]
+
+
+@bp.post("/not-duplicates")
+@session_required
+def mark_not_duplicates() -> Any:
+    """Mark a group "not duplicates": later scans of the portal do not propose it again."""
+    parsed = _marked_group()
+    if isinstance(parsed[0], Response):
+        return parsed
+    entity_type, ids = parsed
+    session = _session()
+    ctx().db.mark_not_duplicates(session.portal_id, entity_type, ids, session.user_id)
+    return jsonify({"entityTypeId": entity_type, "entityIds": sorted(ids)}), 201
+
+
+@bp.delete("/not-duplicates")
+@session_required
+def unmark_not_duplicates() -> Any:
+    """Undo a "not duplicates" mark."""
+    parsed = _marked_group()
+    if isinstance(parsed[0], Response):
+        return parsed
+    entity_type, ids = parsed
+    if not ctx().db.unmark_not_duplicates(_session().portal_id, entity_type, ids):
+        return api_error(404, "not_found", "These records were not marked.")
+    return jsonify({"entityTypeId": entity_type, "entityIds": sorted(ids)})
+
+
+# -- the user's jobs, and the portal's merge history -------------------------------------------
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+@bp.get("/jobs")
+@session_required
+def list_jobs() -> Any:
+    """The user's recent scans and merges, newest first."""
+    session = _session()
+    body = []
+    for job in ctx().db.user_jobs(session.portal_id, session.user_id, limit=20):
+        head = _job_head(job)
+        head.update(
+            kind=job.kind,
+            groupsTotal=job.groups_total,
+            seedId=job.params.get("seedId"),
+            createdAt=_iso(job.created_at),
+            finishedAt=_iso(job.finished_at),
+        )
+        body.append(head)
+    return jsonify({"jobs": body})
+
+
+HISTORY_STATUSES = ("SUCCESS", "CONFLICT", "ERROR")
+MAX_HISTORY_PAGE = 500
+MAX_HISTORY_CSV = 100_000
+CSV_COLUMNS = (
+    "finishedAt",
+    "userId",
+    "userName",
+    "entityType",
+    "entityIds",
+    "keptId",
+    "mergedIds",
+    "status",
+    "errorCode",
+    "manualMergeUrl",
+)
+ENTITY_CODES = {1: "lead", 2: "deal", 3: "contact", 4: "company"}
+
+
+def _day(raw: str | None, offset_minutes: int, *, end: bool) -> float | None:
+    """Midnight starting (or, with end, ending) a YYYY-MM-DD day in the user's time zone."""
+    if not raw:
+        return None
+    day = date.fromisoformat(raw)
+    if end:
+        day += timedelta(days=1)
+    midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    # offset_minutes is JavaScript's getTimezoneOffset(): UTC minus local time
+    return (midnight + timedelta(minutes=offset_minutes)).timestamp()
+
+
+def csv_safe(value: Any) -> str:
+    """A CSV cell a spreadsheet shows as text, never runs as a formula."""
+    text = "" if value is None else str(value)
+    if text and text[0] in "=+-@\t\r|%":
+        return "'" + text
+    return text
+
+
+def _history_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "finishedAt": _iso(row["finished_at"]),
+        "userId": row["user_id"],
+        "userName": row["user_name"],
+        "entityTypeId": row["entity_type_id"],
+        "entityIds": [int(i) for i in row["entity_ids"]],
+        "keptId": row["kept_id"],
+        "mergedIds": [int(i) for i in row["merged_ids"] or []],
+        "status": row["status"],
+        "errorCode": row["error_code"] if row["status"] == "ERROR" else None,
+        "manualMergeUrl": row["manual_merge_url"],
+    }
+
+
+def _csv_rows(rows: list[dict[str, Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    buffer.write("\ufeff")  # spreadsheets then read the file as UTF-8
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        view = _history_view(row)
+        writer.writerow(
+            [
+                csv_safe(view["finishedAt"]),
+                csv_safe(view["userId"]),
+                csv_safe(view["userName"]),
+                csv_safe(ENTITY_CODES.get(view["entityTypeId"], view["entityTypeId"])),
+                csv_safe(" ".join(str(i) for i in view["entityIds"])),
+                csv_safe(view["keptId"]),
+                csv_safe(" ".join(str(i) for i in view["mergedIds"])),
+                csv_safe(view["status"]),
+                csv_safe(view["errorCode"]),
+                csv_safe(view["manualMergeUrl"]),
+            ]
+        )
+        if buffer.tell() > 64_000:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+@bp.get("/history")
+@session_required
+def get_history() -> Any:
+    """Every merge the app made on this portal, newest first; filtered; JSON or CSV."""
+    args = request.args
+    status = args.get("status") or None
+    if status is not None and status not in HISTORY_STATUSES:
+        return api_error(422, "invalid_status", "status must be SUCCESS, CONFLICT or ERROR.")
+    user_raw = args.get("userId") or None
+    if user_raw is not None and not (user_raw.isdigit() and 0 < int(user_raw) < MAX_ID):
+        return api_error(422, "invalid_user", "userId must be a positive integer.")
+    try:
+        tz_offset = int(args.get("tzOffset") or 0)
+        if not -24 * 60 <= tz_offset <= 24 * 60:
+            raise ValueError
+        since = _day(args.get("from"), tz_offset, end=False)
+        until = _day(args.get("to"), tz_offset, end=True)
+    except ValueError:
+        return api_error(
+            422, "invalid_date", "from and to must be dates (YYYY-MM-DD); tzOffset minutes."
+        )
+    page = _page_args()
+    if page is None:
+        return api_error(
+            422, "invalid_paging", f"offset must be >= 0 and limit between 1 and {MAX_PAGE}."
+        )
+    offset, limit = page
+    session = _session()
+    db = ctx().db
+    filters: dict[str, Any] = {
+        "status": status,
+        "user_id": int(user_raw) if user_raw else None,
+        "since": since,
+        "until": until,
+    }
+    if args.get("format") == "csv":
+        _, rows = db.merge_history(session.portal_id, limit=MAX_HISTORY_CSV, **filters)
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        return Response(
+            stream_with_context(_csv_rows(rows)),
+            mimetype="text/csv",
+            headers={
+                "Content-Disposition": f'attachment; filename="merge-history-{stamp}.csv"',
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "no-store",
+            },
+        )
+    if args.get("format") not in (None, "", "json"):
+        return api_error(422, "invalid_format", "format must be json or csv.")
+    total, rows = db.merge_history(
+        session.portal_id,
+        offset=offset,
+        limit=min(limit or 50, MAX_HISTORY_PAGE),
+        **filters,
+    )
+    users = [{"id": uid, "name": name} for uid, name in db.history_users(session.portal_id)]
+    return jsonify({"total": total, "items": [_history_view(r) for r in rows], "users": users})
