@@ -154,6 +154,7 @@ def test_gunicorn_as_the_procfile_runs_it(tmp_path: Path) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    failure: BaseException | None = None
     try:
         wait_until(lambda: _up(stack.url), timeout=20)
         assert 'data-state="ok"' in stack.install(1).text
@@ -166,10 +167,14 @@ def test_gunicorn_as_the_procfile_runs_it(tmp_path: Path) -> None:
         assert merge["results"][0]["status"] == "SUCCESS"
         calls = [c for c in stack.portal.calls if c["method"].lower() == "crm.entity.mergebatch"]
         assert len(calls) == 1
+    except BaseException as exc:  # noqa: BLE001 - re-raised below with gunicorn's own account
+        failure = exc
     finally:
         gunicorn.terminate()
         _, err = gunicorn.communicate(timeout=20)
         stack.emu.stop()
+    if failure is not None:
+        raise AssertionError(f"gunicorn said:\n{err.decode()[-4000:]}") from failure
     assert b"Traceback" not in err, err.decode()[-2000:]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -1147,10 +1148,33 @@ def _sqlite_writer(dbapi_connection: Any, record: Any) -> None:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+    try:
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        _sqlite_wal(cursor)
+    finally:
+        cursor.close()
+
+
+def _sqlite_wal(cursor: Any) -> None:
+    """Switch the file to WAL once; the mode is stored in the file, so later opens find it set.
+
+    The switch needs the file to itself and SQLite answers "database is locked" at once, without
+    waiting, when another process is inside a transaction (two gunicorn workers booting on a new
+    file do exactly that), so the switch is retried for a while before giving up.
+    """
+    deadline = time.monotonic() + 30
+    while True:
+        mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+        if str(mode).lower() in ("wal", "memory"):
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _sqlite_begin(conn: Connection) -> None:
