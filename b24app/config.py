@@ -51,6 +51,13 @@ class Settings:
     credentials_alarm_window: float = 600.0
     # a portal still ``new`` (set-up never completed) this long becomes need_reinstall
     install_ttl: float = 900.0
+    # The portals' REST limits the app paces itself to (Enterprise: 250 and 5).
+    rate_burst: int = 50
+    rate_drain: float = 2.0
+    # Execution time a method may use per ten minutes before the portal answers 429.
+    method_budget: float = 480.0
+    # Merge calls one merge job keeps in flight while the method's budget allows.
+    merge_parallel: int = 4
 
     @property
     def token_encryption_key(self) -> str:
@@ -118,6 +125,10 @@ def load_settings(
             credentials_alarm_portals=int(env.get("B24_CREDENTIALS_ALARM_PORTALS", 3)),
             credentials_alarm_window=float(env.get("B24_CREDENTIALS_ALARM_WINDOW", 600)),
             install_ttl=float(env.get("B24_INSTALL_TTL", 900)),
+            rate_burst=int(env.get("B24_RATE_BURST", 50)),
+            rate_drain=float(env.get("B24_RATE_DRAIN", 2)),
+            method_budget=float(env.get("B24_METHOD_BUDGET", 480)),
+            merge_parallel=int(env.get("B24_MERGE_PARALLEL", 4)),
         )
     except ValueError as exc:
         raise ConfigError(f"malformed setting: {exc}") from exc

@@ -13,6 +13,7 @@ from requests.adapters import HTTPAdapter
 from b24app.bitrix.auth import CredentialGuard, UserTokens
 from b24app.bitrix.client import RestClient
 from b24app.bitrix.oauth import OAuthServer, VerifiedToken, pick_oauth_server
+from b24app.bitrix.pacing import RatePlan, SharedPacer
 from b24app.bitrix.relocation import PortalRelocation
 from b24app.config import Settings
 from b24app.storage.db import Database, Portal
@@ -100,4 +101,14 @@ class AppContext:
             relocator=PortalRelocation(
                 self.db, tokens.oauth, portal, allow_insecure=self.settings.allow_insecure
             ),
+            pacer=SharedPacer(self.db, portal.client_endpoint, self.rate_plan),
+        )
+
+    @property
+    def rate_plan(self) -> RatePlan:
+        """The limits every portal is paced to."""
+        return RatePlan(
+            burst=self.settings.rate_burst,
+            drain_per_sec=self.settings.rate_drain,
+            method_budget_s=self.settings.method_budget,
         )

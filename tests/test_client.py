@@ -371,3 +371,37 @@ def test_keyset_chains_pages_inside_one_batch(far: FarSide) -> None:
 
 def test_token_expired_is_raised_to_the_refresher_only(far: FarSide) -> None:
     assert issubclass(TokenExpired, Exception)
+
+
+def test_mixed_batch_keeps_results_errors_and_the_commands_halt_skipped(far: FarSide) -> None:
+    far.json(
+        {
+            "result": {
+                "result": {"a": {"ID": "1"}},
+                "result_error": {"b": {"error": "", "error_description": "Not found"}},
+                "result_total": [],
+                "result_next": [],
+                "result_time": {"a": {"processing": 0.05, "operating": 0.05}},
+            },
+            "time": {},
+        }
+    )
+    outcome = client_for(far).batch(
+        {k: ("crm.contact.get", {"id": n}) for n, k in enumerate("abc", 1)}, halt=True
+    )
+    assert outcome.results == {"a": {"ID": "1"}}
+    assert outcome.errors == {"b": {"error": "", "error_description": "Not found"}}
+    assert outcome.skipped == ["c"]
+    assert far.requests[0]["body"]["halt"] == 1
+
+
+@pytest.mark.parametrize(
+    "body", ["<html><body>429 Too Many</body></html>", "", '{"error": "OPERATION_TIME_LIMIT"}']
+)
+def test_case19_a_429_of_any_body_is_an_operation_time_limit(far: FarSide, body: str) -> None:
+    from b24app.bitrix.errors import OperationTimeLimit
+
+    far.replies.append((429, "text/html", body))
+    with pytest.raises(OperationTimeLimit):
+        client_for(far).call("crm.contact.update", {"id": 1}, idempotent=False)
+    assert len(far.requests) == 1

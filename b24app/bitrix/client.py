@@ -6,6 +6,7 @@ import json
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ from b24app.bitrix.errors import (
     TokenExpired,
     TransientError,
 )
+from b24app.bitrix.pacing import NoPacer, Observation, Pacer, observation
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,8 @@ class BatchResult:
     errors: dict[str, dict[str, Any]] = field(default_factory=dict)
     totals: dict[str, int] = field(default_factory=dict)
     nexts: dict[str, int] = field(default_factory=dict)
+    # Commands never run: with halt, everything after the first failing one.
+    skipped: list[str] = field(default_factory=list)
 
 
 def _as_map(section: Any, keys: list[str]) -> dict[str, Any]:
@@ -115,7 +119,9 @@ class RestClient:
         tokens: TokenSource,
         *,
         timeout: float = 60.0,
-        max_rate_retries: int = 5,
+        max_rate_retries: int = 8,
+        max_blocked_retries: int = 5,
+        pacer: Pacer | None = None,
         sleep: Callable[[float], None] = time.sleep,
         relocator: Relocator | None = None,
     ) -> None:
@@ -125,8 +131,12 @@ class RestClient:
         self.tokens = tokens
         self.timeout = timeout
         self.max_rate_retries = max_rate_retries
+        self.max_blocked_retries = max_blocked_retries
+        self.pacer: Pacer = pacer or NoPacer()
         self.sleep = sleep
         self.requests_sent = 0
+        self.rate_limited = 0  # 503 QUERY_LIMIT_EXCEEDED answers
+        self.time_limited = 0  # 429 OPERATION_TIME_LIMIT answers, whole or inside a batch
 
     def _post(self, method: str, params: Mapping[str, Any], token: str) -> dict[str, Any]:
         body = json.dumps({**params, "auth": token}, ensure_ascii=False).encode("utf-8")
@@ -189,20 +199,38 @@ class RestClient:
             raise TransientError("CONNECTION", f"{method}: {type(exc).__name__}") from exc
 
     def call_raw(
-        self, method: str, params: Mapping[str, Any] | None = None, *, idempotent: bool = True
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        idempotent: bool = True,
+        batch_methods: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """Call a method and return the whole answer (``result``, ``total``, ``next``, ``time``).
 
-        An expired token is refreshed and the call retried once. A rate-limit answer (never
-        executed) is retried with backoff; other transient faults only for idempotent calls.
+        The pacer holds the call until the portal's limits leave room, and learns from the
+        answer's ``time`` block (for a batch, from each command's: ``batch_methods`` names the
+        method of each command key). An expired token is refreshed and the call retried once.
+        Answers that say the call never ran (503 QUERY_LIMIT_EXCEEDED, 429
+        OPERATION_TIME_LIMIT) are retried after backoff or the method's reset; other transient
+        faults only for idempotent calls, since their outcome is unknown.
         """
         params = dict(params or {})
+        if batch_methods is None:
+            charges: Mapping[str, int] = {method.lower(): 1}
+        else:
+            charges = Counter(m.lower() for m in batch_methods.values())
         token = self.tokens.access_token()
         refreshed = False
         attempt = 0
+        blocked = 0
         while True:
+            reserved = self.pacer.acquire(charges)
+            seen: dict[str, Observation] = {}
             try:
-                return self._post(method, params, token)
+                payload = self._post(method, params, token)
+                seen = _observations(method, payload, batch_methods, time.time())
+                return payload
             except TokenExpired as exc:
                 if refreshed:
                     raise AuthFailed(
@@ -211,15 +239,25 @@ class RestClient:
                 token = self.tokens.refresh(token)
                 refreshed = True
             except QueryLimitExceeded:
+                self.rate_limited += 1
+                self.pacer.congested()
                 attempt += 1
                 if attempt > self.max_rate_retries:
                     raise
                 self.sleep(min(30.0, 0.5 * 2**attempt) * (0.5 + random.random() / 2))
+            except OperationTimeLimit:
+                self.time_limited += 1
+                self.pacer.blocked(method.lower(), None)
+                blocked += 1
+                if blocked > self.max_blocked_retries or isinstance(self.pacer, NoPacer):
+                    raise
             except TransientError:
                 attempt += 1
                 if not idempotent or attempt > 2:
                     raise
                 self.sleep(min(10.0, 0.5 * 2**attempt) * (0.5 + random.random() / 2))
+            finally:
+                self.pacer.release(reserved, seen)
 
     def call(
         self, method: str, params: Mapping[str, Any] | None = None, *, idempotent: bool = True
@@ -238,7 +276,11 @@ class RestClient:
             key: f"{method}?{php_query(params)}" if params else method
             for key, (method, params) in commands.items()
         }
-        result = self.call("batch", {"halt": 1 if halt else 0, "cmd": cmd})
+        methods = {key: method for key, (method, _) in commands.items()}
+        answer = self.call_raw(
+            "batch", {"halt": 1 if halt else 0, "cmd": cmd}, batch_methods=methods
+        )
+        result = answer["result"]
         if not isinstance(result, dict):
             raise TransientError("BAD_RESPONSE", "batch answered without its result sections")
         out = BatchResult(
@@ -248,6 +290,11 @@ class RestClient:
                 for k, v in _as_map(result.get("result_error"), keys).items()
             },
         )
+        out.skipped = [k for k in keys if k not in out.results and k not in out.errors]
+        for key, error in out.errors.items():
+            if str(error.get("error") or "") == "OPERATION_TIME_LIMIT" and key in methods:
+                self.time_limited += 1
+                self.pacer.blocked(methods[key].lower(), None)
         for key, value in _as_map(result.get("result_total"), keys).items():
             out.totals[key] = int(value or 0)
         for key, value in _as_map(result.get("result_next"), keys).items():
@@ -268,6 +315,7 @@ class RestClient:
                 merged.errors.update(part.errors)
                 merged.totals.update(part.totals)
                 merged.nexts.update(part.nexts)
+                merged.skipped.extend(part.skipped)
                 chunk.clear()
 
         for key, (method, params) in commands.items():
@@ -306,9 +354,14 @@ class RestClient:
         """
         last_id = 0
         seen = 0
+        blocked = 0
         while True:
+            pages = pages_per_batch
+            if expected_total is not None:
+                # Ask for no more pages than the records still expected fill.
+                pages = max(1, min(pages, -(-(expected_total - seen) // PAGE_SIZE)))
             commands: dict[str, tuple[str, Mapping[str, Any]]] = {}
-            for n in range(pages_per_batch):
+            for n in range(pages):
                 after: Any = (
                     last_id if n == 0 else f"$result[p{n - 1}][{PAGE_SIZE - 1}][{id_field}]"
                 )
@@ -322,11 +375,17 @@ class RestClient:
                     },
                 )
             outcome = self.batch(commands, halt=True)
-            for n in range(pages_per_batch):
+            for n in range(pages):
                 key = f"p{n}"
                 if key in outcome.errors:
-                    # Pages after a short one are never read, so this is a real failure.
                     error = outcome.errors[key]
+                    if error.get("error") == "OPERATION_TIME_LIMIT":
+                        # The method was never run: resume from last_id once the pacer,
+                        # told by batch(), lets it run again.
+                        blocked += 1
+                        if blocked <= self.max_blocked_retries:
+                            break
+                    # Pages after a short one are never read, so this is a real failure.
                     raise_for_error(
                         int(error.get("status") or 400),
                         {
@@ -347,6 +406,42 @@ class RestClient:
                     if not rows or expected_total is None or seen >= expected_total:
                         return
                     break  # a short page before the expected end: resume from last_id
+                if expected_total is not None and seen >= expected_total:
+                    # Records created during the read come after every older one (IDs only
+                    # grow), so once the count read at the start is reached, nothing that
+                    # existed throughout is left behind.
+                    return
+
+
+def _observations(
+    method: str, payload: Any, batch_methods: Mapping[str, str] | None, received: float
+) -> dict[str, Observation]:
+    """What the answer's ``time`` blocks say per method (for a batch: its commands' blocks)."""
+    if not isinstance(payload, dict):
+        return {}
+    if batch_methods is None:
+        seen = observation(payload.get("time"), received)
+        return {method.lower(): seen} if seen is not None else {}
+    result = payload.get("result")
+    times = _as_map(
+        result.get("result_time") if isinstance(result, dict) else None, list(batch_methods)
+    )
+    by_method: dict[str, list[Observation]] = {}
+    for key, block in times.items():
+        seen = observation(block, received)
+        if seen is not None and key in batch_methods:
+            by_method.setdefault(batch_methods[key].lower(), []).append(seen)
+    out = {}
+    for name, blocks in by_method.items():
+        costs = [b.processing for b in blocks if b.processing is not None]
+        last = blocks[-1]  # commands run in order: the last one saw the latest sum
+        out[name] = Observation(
+            operating=last.operating,
+            reset_at=last.reset_at,
+            processing=sum(costs) / len(costs) if costs else None,
+            finished=received,
+        )
+    return out
 
 
 def _rows(page: Any) -> list[dict[str, Any]]:

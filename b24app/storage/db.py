@@ -6,10 +6,10 @@ import logging
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
@@ -22,12 +22,18 @@ from b24app.storage.schema import (
     merge_history,
     merge_items,
     metadata,
+    method_budgets,
     not_duplicates,
     oauth_states,
     portals,
+    rate_buckets,
     scan_groups,
     tokens,
 )
+
+T = TypeVar("T")
+RateChange = Callable[[dict[str, Any]], tuple[dict[str, Any] | None, T]]
+_RATE_TABLES = {"bucket": rate_buckets, "budget": method_budgets}
 
 ACTIVE_JOB_STATES = ("queued", "running")
 # Stored application_tokens look like "hmac-sha256:<key id>:<hex>" (b24app.security).
@@ -1139,6 +1145,48 @@ class Database:
                 .limit(limit)
             ).mappings()
             return [_job(row) for row in rows]
+
+    # -- rate state (shared by every process of the app) ---------------------------------
+
+    def change_rate_state(
+        self,
+        kind: str,
+        key: Mapping[str, Any],
+        default: Mapping[str, Any],
+        change: RateChange[T],
+    ) -> T:
+        """Read one rate row (``bucket`` or ``budget``), apply ``change``, write it back.
+
+        ``change`` gets the row and answers (new values or None, what to return). The write is a
+        compare-and-swap on ``version``, retried when another thread or process got in first.
+        """
+        table = _RATE_TABLES[kind]
+        where = [table.c[name] == value for name, value in key.items()]
+        while True:
+            with self.engine.begin() as conn:
+                row = conn.execute(sa.select(table).where(*where)).mappings().first()
+                if row is None:
+                    try:
+                        with conn.begin_nested():
+                            conn.execute(sa.insert(table).values(**key, **default, version=1))
+                    except IntegrityError:
+                        continue  # another process created it: read theirs
+                    state = {**key, **default, "version": 1}
+                else:
+                    state = dict(row)
+                new, answer = change(dict(state))
+                if new is None:
+                    return answer
+                done = conn.execute(
+                    sa.update(table)
+                    .where(*where, table.c.version == state["version"])
+                    .values(
+                        **{k: v for k, v in new.items() if k not in key and k != "version"},
+                        version=state["version"] + 1,
+                    )
+                ).rowcount
+                if done:
+                    return answer
 
 
 def _sqlite_writer(dbapi_connection: Any, record: Any) -> None:

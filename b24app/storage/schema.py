@@ -177,3 +177,33 @@ merge_history = sa.Table(
     sa.Column("finished_at", sa.Float, nullable=False),
     sa.Index("ix_b24_merge_history_portal", "portal_id", "finished_at"),
 )
+
+# The leaky bucket of one portal as this app sees it, shared by every thread and process.
+# Written with compare-and-swap on ``version``.
+rate_buckets = sa.Table(
+    "b24_rate_buckets",
+    metadata,
+    sa.Column("portal", sa.String(255), primary_key=True),  # the portal's REST endpoint
+    sa.Column("burst", sa.Integer, nullable=False),
+    sa.Column("drain", sa.Float, nullable=False),
+    sa.Column("level", sa.Float, nullable=False),
+    sa.Column("level_at", sa.Float, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+# One method's operating-time budget on one portal: the last ``time`` block seen, what calls in
+# flight have reserved, and a pause after a 429. Written with compare-and-swap on ``version``.
+method_budgets = sa.Table(
+    "b24_method_budgets",
+    metadata,
+    sa.Column("portal", sa.String(255), primary_key=True),
+    sa.Column("method", sa.String(128), primary_key=True),
+    sa.Column("operating", sa.Float, nullable=False),
+    sa.Column("reset_at", sa.Float, nullable=False),
+    sa.Column("observed_at", sa.Float, nullable=False),
+    sa.Column("cost", sa.Float, nullable=False),
+    sa.Column("reserved", sa.Float, nullable=False),
+    sa.Column("reserved_at", sa.Float, nullable=False),
+    sa.Column("blocked_until", sa.Float, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
