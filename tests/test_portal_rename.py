@@ -93,12 +93,15 @@ def test_a_merge_interrupted_by_a_rename_runs_each_group_exactly_once(
     outcome = {tuple(r["entityIds"]): r["status"] for r in merge["results"]}
     assert outcome == {g.ids: g.merge_status for g in CONTACT_GROUPS}
     merges = _merges(installed)
-    assert [c["params"]["params"]["entityIds"] for c in merges] == groups  # once each
-    # The first call after the rename (user.current when the merge is queued, or the first
-    # mergeBatch) met the 302 at the old address, never ran there, and was re-POSTed; every
-    # later call went to the stored new address.
+    ran = sorted(c["params"]["params"]["entityIds"] for c in merges)
+    assert ran == sorted(groups)  # once each (merges run several at a time, in any order)
+    # The calls already in flight when the portal moved (user.current when the merge is queued,
+    # or the first mergeBatch of each parallel worker) met the 302 at the old address, never
+    # ran there, and were re-POSTed; every later call went to the stored new address.
     moved = installed.portal.redirects
-    assert len(moved) == 1 and moved[0]["method"] == "POST" and moved[0]["host"] == old_domain
+    parallel = app_context(installed.app).settings.merge_parallel
+    assert 1 <= len(moved) <= parallel
+    assert all(m["method"] == "POST" and m["host"] == old_domain for m in moved)
     assert _stored(installed).domain == new_domain
 
 

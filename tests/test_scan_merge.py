@@ -93,7 +93,8 @@ def test_merge_follows_the_order_given_and_reports_each_outcome(
             assert result["manualMergeUrl"] == f"{installed.portal.url}/crm/contact/merge/?id={ids}"
     calls = _merge_calls(installed)
     assert len(calls) == len(groups)  # one mergeBatch per group, never twice
-    assert [c["params"]["params"]["entityIds"] for c in calls] == groups
+    # Groups run several at a time, so calls may interleave; each keeps the order given.
+    assert sorted(c["params"]["params"]["entityIds"] for c in calls) == sorted(groups)
     assert {c["user_id"] for c in calls} == {1}
     contacts = installed.portal.records(3)
     for seeded in CONTACT_GROUPS:
