@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 from datetime import datetime
@@ -205,6 +206,9 @@ class CrmStore:
         self.records: dict[int, dict[int, dict[str, Any]]] = {t: {} for t in ENTITY_NAMES}
         self._next_id: dict[int, int] = {t: 1 for t in ENTITY_NAMES}
         self._next_fm_id = 1
+        # Sorted IDs per type for keyset reads, rebuilt after a record is added or removed.
+        self._changes = 0
+        self._sorted_ids: dict[int, tuple[int, list[int]]] = {}
 
     def clear(self) -> None:
         """Remove every record."""
@@ -261,6 +265,7 @@ class CrmStore:
             for multi in MULTI_FIELDS:
                 record[multi] = []
         table[new_id] = record
+        self._changes += 1
         self._write_fields(entity_type_id, record, fields, creating=True)
         return new_id
 
@@ -308,6 +313,7 @@ class CrmStore:
         """Delete a record."""
         self.require(entity_type_id, record_id)
         del self.records[entity_type_id][record_id]
+        self._changes += 1
 
     def require(self, entity_type_id: int, record_id: int) -> dict[str, Any]:
         """Return a record or raise the CRM 'Not found' error."""
@@ -424,6 +430,9 @@ class CrmStore:
             name = field_name(key[len(op) :])
             if name is not None:
                 conditions.append((op, name, value))
+        keyset = self._keyset_page(entity_type_id, conditions, order, start)
+        if keyset is not None:
+            return keyset, None, None
         rows = [r for r in self.records[entity_type_id].values() if self._matches(r, conditions)]
         for raw_field, direction in reversed(list(order.items())):
             name = field_name(str(raw_field))
@@ -442,6 +451,29 @@ class CrmStore:
         page = rows[offset : offset + PAGE_SIZE]
         nxt = offset + PAGE_SIZE if offset + PAGE_SIZE < len(rows) else None
         return page, len(rows), nxt
+
+    def _keyset_page(
+        self, entity_type_id: int, conditions: list[tuple[str, str, Any]], order: Any, start: Any
+    ) -> list[dict[str, Any]] | None:
+        """The page of a plain ``>ID`` keyset read (start=-1, by ID ascending), found by bisection.
+
+        Large emulated portals answer these in microseconds; anything else takes the general path.
+        """
+        if str(start) != "-1" or len(conditions) != 1 or len(order) != 1:
+            return None
+        (op, name, wanted), ((order_field, direction),) = conditions[0], order.items()
+        if (op, name) != (">", "ID") or str(order_field).upper() != "ID":
+            return None
+        if str(direction).upper() != "ASC" or not str(wanted).strip().isdigit():
+            return None
+        table = self.records[entity_type_id]
+        cached = self._sorted_ids.get(entity_type_id)
+        if cached is None or cached[0] != self._changes:
+            cached = (self._changes, sorted(table))
+            self._sorted_ids[entity_type_id] = cached
+        ids = cached[1]
+        at = bisect.bisect_right(ids, int(str(wanted).strip()))
+        return [table[i] for i in ids[at : at + PAGE_SIZE]]
 
     @staticmethod
     def _sort_key(name: str, value: Any) -> tuple[int, Any]:
@@ -571,6 +603,7 @@ class CrmStore:
         keep["DATE_MODIFY"] = datetime.now().astimezone().replace(microsecond=0).isoformat()
         for record_id in others:
             del table[record_id]
+            self._changes += 1
         self._repoint(entity_type_id, keep_id, others)
         return {"STATUS": "SUCCESS", "ENTITY_IDS": list(others)}
 

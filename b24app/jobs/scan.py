@@ -138,7 +138,7 @@ def _add_rows(records: dict[int, Record], rows: Iterable[dict[str, Any]]) -> lis
     return added
 
 
-def _read_all(
+def read_all(
     client: RestClient, entity: EntityKind, records: dict[int, Record], beat: Beat
 ) -> None:
     first = client.call_raw(
@@ -303,7 +303,7 @@ def run_scan(db: Database, client: RestClient, portal: Portal, job: Job, beat: B
         _read_around(client, entity, int(seed), portal.phone_region, records, beat)
         searched = "findbycomm"
     else:
-        _read_all(client, entity, records, beat)
+        read_all(client, entity, records, beat)
         searched = "all"
     result = find_duplicate_groups(
         records.values(), default_region=portal.phone_region, kind=entity.kind
