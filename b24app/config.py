@@ -58,6 +58,8 @@ class Settings:
     method_budget: float = 480.0
     # Merge calls one merge job keeps in flight while the method's budget allows.
     merge_parallel: int = 4
+    # ID ranges a scan of more than one batch (2,500 records) reads at once.
+    scan_parallel: int = 2
 
     @property
     def token_encryption_key(self) -> str:
@@ -129,6 +131,7 @@ def load_settings(
             rate_drain=float(env.get("B24_RATE_DRAIN", 2)),
             method_budget=float(env.get("B24_METHOD_BUDGET", 480)),
             merge_parallel=int(env.get("B24_MERGE_PARALLEL", 4)),
+            scan_parallel=int(env.get("B24_SCAN_PARALLEL", 2)),
         )
     except ValueError as exc:
         raise ConfigError(f"malformed setting: {exc}") from exc

@@ -23,6 +23,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--contacts", type=int, default=10_000)
     parser.add_argument("--time-scale", type=float, default=5.0)
+    parser.add_argument("--parallel", type=int, default=2, help="as B24_SCAN_PARALLEL")
     parser.add_argument("--baseline", action="store_true", help="also offset paging, 1/page")
     args = parser.parse_args()
     n = args.contacts
@@ -32,7 +33,7 @@ def main() -> None:
         client = app_client(portal)
         records: dict[int, Record] = {}
         started = time.perf_counter()
-        read_all(client, SCANNABLE[3], records, lambda **_: True)
+        read_all(client, SCANNABLE[3], records, lambda **_: True, parallel=args.parallel)
         wall = time.perf_counter() - started
         stats = portal.ask("stats")
         cpu = time.process_time()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import queue
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urljoin
@@ -137,6 +141,11 @@ class RestClient:
         self.requests_sent = 0
         self.rate_limited = 0  # 503 QUERY_LIMIT_EXCEEDED answers
         self.time_limited = 0  # 429 OPERATION_TIME_LIMIT answers, whole or inside a batch
+        self._counting = threading.Lock()  # the counters are shared by a job's threads
+
+    def _count(self, counter: str) -> None:
+        with self._counting:
+            setattr(self, counter, getattr(self, counter) + 1)
 
     def _post(self, method: str, params: Mapping[str, Any], token: str) -> dict[str, Any]:
         body = json.dumps({**params, "auth": token}, ensure_ascii=False).encode("utf-8")
@@ -180,7 +189,7 @@ class RestClient:
         return base if base.endswith("/") else base + "/"
 
     def _send(self, method: str, url: str, body: bytes) -> requests.Response:
-        self.requests_sent += 1
+        self._count("requests_sent")
         try:
             return self.session.post(
                 url,
@@ -239,14 +248,14 @@ class RestClient:
                 token = self.tokens.refresh(token)
                 refreshed = True
             except QueryLimitExceeded:
-                self.rate_limited += 1
+                self._count("rate_limited")
                 self.pacer.congested()
                 attempt += 1
                 if attempt > self.max_rate_retries:
                     raise
                 self.sleep(min(30.0, 0.5 * 2**attempt) * (0.5 + random.random() / 2))
             except OperationTimeLimit:
-                self.time_limited += 1
+                self._count("time_limited")
                 self.pacer.blocked(method.lower(), None)
                 blocked += 1
                 if blocked > self.max_blocked_retries or isinstance(self.pacer, NoPacer):
@@ -293,7 +302,7 @@ class RestClient:
         out.skipped = [k for k in keys if k not in out.results and k not in out.errors]
         for key, error in out.errors.items():
             if str(error.get("error") or "") == "OPERATION_TIME_LIMIT" and key in methods:
-                self.time_limited += 1
+                self._count("time_limited")
                 self.pacer.blocked(methods[key].lower(), None)
         for key, value in _as_map(result.get("result_total"), keys).items():
             out.totals[key] = int(value or 0)
@@ -342,8 +351,12 @@ class RestClient:
         id_field: str = "ID",
         expected_total: int | None = None,
         pages_per_batch: int = BATCH_LIMIT,
+        after: int = 0,
+        upto: int | None = None,
+        size_hint: int | None = None,
+        stop: threading.Event | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Read a whole list by ID keyset (``>ID``, ``start=-1``), pages chained inside ``batch``.
+        """Read a list by ID keyset (``>ID``, ``start=-1``), pages chained inside ``batch``.
 
         Each sub-command filters on the previous page's last ID through ``$result[...]``, so a
         batch can only run on while pages are full. A short page ends the read unless fewer
@@ -351,25 +364,41 @@ class RestClient:
         last ID until a page comes back empty. Only IDs above the last one seen are accepted,
         so a record is never yielded twice, and a full page with nothing new is an error,
         never a loop.
+
+        ``after`` and ``upto`` bound the read to the IDs in (after, upto]; such a range ends
+        at its first short page (crm lists give a fixed 50) or at ``upto`` itself, and its
+        batches are sized by the density of IDs seen so far (``size_hint`` records expected
+        before any is seen), so that no batch asks for pages far past the range's end.
+        ``stop``, once set, ends the read before its next request.
         """
-        last_id = 0
+        last_id = after
         seen = 0
         blocked = 0
+        bounds: dict[str, Any] = dict(filter or {})
+        if upto is not None:
+            bounds[f"<={id_field}"] = upto
         while True:
+            if stop is not None and stop.is_set():
+                return
             pages = pages_per_batch
             if expected_total is not None:
                 # Ask for no more pages than the records still expected fill.
                 pages = max(1, min(pages, -(-(expected_total - seen) // PAGE_SIZE)))
+            elif upto is not None:
+                left = _records_left(after, upto, last_id, seen, size_hint)
+                if left is not None:
+                    # One spare page shows where the range ends.
+                    pages = max(1, min(pages, -(-left // PAGE_SIZE) + 1))
             commands: dict[str, tuple[str, Mapping[str, Any]]] = {}
             for n in range(pages):
-                after: Any = (
+                cursor: Any = (
                     last_id if n == 0 else f"$result[p{n - 1}][{PAGE_SIZE - 1}][{id_field}]"
                 )
                 commands[f"p{n}"] = (
                     method,
                     {
                         "order": {id_field: "ASC"},
-                        "filter": {**(filter or {}), f">{id_field}": after},
+                        "filter": {**bounds, f">{id_field}": cursor},
                         "select": select,
                         "start": -1,
                     },
@@ -402,6 +431,8 @@ class RestClient:
                     last_id = max(_int(row.get(id_field)) for row in fresh)
                     seen += len(fresh)
                     yield fresh
+                if upto is not None and last_id >= upto:
+                    return  # the range's last ID has been read
                 if len(rows) < PAGE_SIZE:
                     if not rows or expected_total is None or seen >= expected_total:
                         return
@@ -411,6 +442,96 @@ class RestClient:
                     # grow), so once the count read at the start is reached, nothing that
                     # existed throughout is left behind.
                     return
+
+    def iter_keyset_ranges(
+        self,
+        method: str,
+        *,
+        select: list[str],
+        upto: int,
+        total: int,
+        parallel: int,
+        id_field: str = "ID",
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Read IDs (0, upto] as ``parallel`` keyset ranges at once; pages come as they land.
+
+        The ranges split the IDs evenly; each is read as ``iter_keyset`` reads one, on its own
+        thread, and every request still waits for the shared pacer. An error in any range ends
+        the read with that error; closing the iterator stops the others after their request
+        in flight.
+        """
+        parallel = max(1, min(parallel, upto))
+        bounds = [upto * n // parallel for n in range(parallel + 1)]
+        landed: queue.Queue[list[dict[str, Any]] | BaseException | None] = queue.Queue()
+        stop = threading.Event()
+
+        def read(low: int, high: int) -> None:
+            try:
+                for page in self.iter_keyset(
+                    method,
+                    select=select,
+                    id_field=id_field,
+                    after=low,
+                    upto=high,
+                    size_hint=total * (high - low) // upto,
+                    stop=stop,
+                ):
+                    landed.put(page)
+            except BaseException as exc:  # handed to the reader, raised there
+                landed.put(exc)
+            finally:
+                landed.put(None)
+
+        with ThreadPoolExecutor(parallel, thread_name_prefix="b24app-range") as pool:
+            for low, high in itertools.pairwise(bounds):
+                pool.submit(read, low, high)
+            running = parallel
+            try:
+                while running:
+                    item = landed.get()
+                    if item is None:
+                        running -= 1
+                    elif isinstance(item, BaseException):
+                        raise item
+                    else:
+                        yield item
+            finally:
+                stop.set()
+
+    def iter_pages(
+        self, method: str, params: Mapping[str, Any] | None = None
+    ) -> Iterator[list[Any]]:
+        """Read any offset-paged list (``start`` in the body, ``next`` in the answer).
+
+        The answer's ``next``, never the length of a page, says whether more follow, so a method
+        that gives fewer rows a page than asked is read to its end (CASE-21); a ``next`` that
+        does not move forward, or a page that repeats the last one, is an error instead of a
+        loop (CASE-20).
+        """
+        start = 0
+        previous: list[Any] | None = None
+        while True:
+            answer = self.call_raw(method, {**(params or {}), "start": start})
+            page = _rows(answer.get("result"))
+            if previous is not None and page and page == previous:
+                raise MethodError("PAGING_STALLED", f"{method} answered the same page again")
+            if page:
+                yield page
+            nxt = answer.get("next")
+            if nxt is None or not page:
+                return
+            if _int(nxt) <= start:
+                raise MethodError("PAGING_STALLED", f"{method} gave no next page past {start}")
+            start, previous = _int(nxt), page
+
+
+def _records_left(
+    after: int, upto: int, last_id: int, seen: int, size_hint: int | None
+) -> int | None:
+    """How many records a range (after, upto] likely still holds, read up to ``last_id``."""
+    if seen and last_id > after:
+        return -(-(upto - last_id) * seen // (last_id - after))
+    return size_hint
 
 
 def _observations(

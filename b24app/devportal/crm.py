@@ -401,6 +401,7 @@ class CrmStore:
         order: Any,
         start: Any,
         camel_names: bool = False,
+        page_size: int = PAGE_SIZE,
     ) -> tuple[list[dict[str, Any]], int | None, int | None]:
         """Filter, sort and page records; return (page, total or None, next or None)."""
         if filter_ in (None, "", []):
@@ -430,7 +431,7 @@ class CrmStore:
             name = field_name(key[len(op) :])
             if name is not None:
                 conditions.append((op, name, value))
-        keyset = self._keyset_page(entity_type_id, conditions, order, start)
+        keyset = self._keyset_page(entity_type_id, conditions, order, start, page_size)
         if keyset is not None:
             return keyset, None, None
         rows = [r for r in self.records[entity_type_id].values() if self._matches(r, conditions)]
@@ -447,24 +448,35 @@ class CrmStore:
         except ValueError:
             offset = 0
         if offset < 0:
-            return rows[:PAGE_SIZE], None, None
-        page = rows[offset : offset + PAGE_SIZE]
-        nxt = offset + PAGE_SIZE if offset + PAGE_SIZE < len(rows) else None
+            return rows[:page_size], None, None
+        page = rows[offset : offset + page_size]
+        nxt = offset + page_size if offset + page_size < len(rows) else None
         return page, len(rows), nxt
 
     def _keyset_page(
-        self, entity_type_id: int, conditions: list[tuple[str, str, Any]], order: Any, start: Any
+        self,
+        entity_type_id: int,
+        conditions: list[tuple[str, str, Any]],
+        order: Any,
+        start: Any,
+        page_size: int,
     ) -> list[dict[str, Any]] | None:
-        """The page of a plain ``>ID`` keyset read (start=-1, by ID ascending), found by bisection.
+        """The page of a plain keyset read (``>ID``, optionally ``<=ID``/``<ID``; start=-1, by
+        ID ascending), found by bisection.
 
         Large emulated portals answer these in microseconds; anything else takes the general path.
         """
-        if str(start) != "-1" or len(conditions) != 1 or len(order) != 1:
+        if str(start) != "-1" or len(order) != 1 or not 1 <= len(conditions) <= 2:
             return None
-        (op, name, wanted), ((order_field, direction),) = conditions[0], order.items()
-        if (op, name) != (">", "ID") or str(order_field).upper() != "ID":
+        ((order_field, direction),) = order.items()
+        if str(order_field).upper() != "ID" or str(direction).upper() != "ASC":
             return None
-        if str(direction).upper() != "ASC" or not str(wanted).strip().isdigit():
+        bounds: dict[str, int] = {}
+        for op, name, wanted in conditions:
+            if name != "ID" or op not in (">", "<=", "<") or not str(wanted).strip().isdigit():
+                return None
+            bounds[op] = int(str(wanted).strip())
+        if ">" not in bounds or len(bounds) != len(conditions) or len(bounds) > 2:
             return None
         table = self.records[entity_type_id]
         cached = self._sorted_ids.get(entity_type_id)
@@ -472,8 +484,13 @@ class CrmStore:
             cached = (self._changes, sorted(table))
             self._sorted_ids[entity_type_id] = cached
         ids = cached[1]
-        at = bisect.bisect_right(ids, int(str(wanted).strip()))
-        return [table[i] for i in ids[at : at + PAGE_SIZE]]
+        at = bisect.bisect_right(ids, bounds[">"])
+        end = len(ids)
+        if "<=" in bounds:
+            end = bisect.bisect_right(ids, bounds["<="])
+        elif "<" in bounds:
+            end = bisect.bisect_left(ids, bounds["<"])
+        return [table[i] for i in ids[at : min(end, at + page_size)]]
 
     @staticmethod
     def _sort_key(name: str, value: Any) -> tuple[int, Any]:

@@ -89,6 +89,8 @@ class Portal:
         self.calls: list[dict[str, Any]] = []
         # Parameters the portal never sees, per method: what a GET with a JSON body loses (CASE-14).
         self.lost_params: dict[str, set[str]] = {}
+        # Page sizes a method clamps to, where it is not Bitrix24's fixed 50 (CASE-21).
+        self.page_sizes: dict[str, int] = {}
         self.page_visits: list[str] = []
         self.limits = Limits(enabled=limits)
         self.installed = False

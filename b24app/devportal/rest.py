@@ -216,6 +216,7 @@ def _legacy_methods(entity: str, type_id: int) -> None:
             filter_=params.get("filter"),
             order=params.get("order"),
             start=params.get("start", 0),
+            page_size=portal.page_sizes.get(f"crm.{entity}.list", crm.PAGE_SIZE),
         )
         rows = [portal.crm.legacy(type_id, r, select) for r in page]
         return _outcome(rows, total, nxt)

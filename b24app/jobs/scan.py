@@ -8,11 +8,11 @@ that method never searches, fall back to a whole read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from b24app.bitrix.client import PAGE_SIZE, RestClient
+from b24app.bitrix.client import BATCH_LIMIT, PAGE_SIZE, RestClient
 from b24app.bitrix.errors import BitrixError, MethodError
 from b24app.dedupe import (
     Record,
@@ -139,20 +139,49 @@ def _add_rows(records: dict[int, Record], rows: Iterable[dict[str, Any]]) -> lis
 
 
 def read_all(
-    client: RestClient, entity: EntityKind, records: dict[int, Record], beat: Beat
+    client: RestClient,
+    entity: EntityKind,
+    records: dict[int, Record],
+    beat: Beat,
+    *,
+    parallel: int = 1,
 ) -> None:
+    """Read every record of the type the user may see, ``parallel`` ID ranges at once."""
     first = client.call_raw(
-        entity.list_method, {"order": {"ID": "ASC"}, "select": ["ID"], "start": 0}
+        entity.list_method, {"order": {"ID": "DESC"}, "select": ["ID"], "start": 0}
     )
     total = int(first.get("total") or 0)
+    newest = max((_positive(row, "ID") for row in _rows(first.get("result"))), default=0)
     if not beat(progress_done=0, progress_total=total):
         raise Cancelled
-    for page in client.iter_keyset(
-        entity.list_method, select=list(entity.select), expected_total=total
-    ):
-        _add_rows(records, page)
-        if not beat(progress_done=len(records), progress_total=max(total, len(records))):
-            raise Cancelled
+    pages: Iterator[list[dict[str, Any]]]
+    if parallel > 1 and total > BATCH_LIMIT * PAGE_SIZE and newest > 0:
+        # Records created after the count (IDs above the newest) may be left out, as they
+        # may in any read that is not a snapshot.
+        pages = client.iter_keyset_ranges(
+            entity.list_method,
+            select=list(entity.select),
+            upto=newest,
+            total=total,
+            parallel=parallel,
+        )
+    else:
+        pages = client.iter_keyset(
+            entity.list_method, select=list(entity.select), expected_total=total
+        )
+    try:
+        for page in pages:
+            _add_rows(records, page)
+            if not beat(progress_done=len(records), progress_total=max(total, len(records))):
+                raise Cancelled
+    finally:
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()
+
+
+def _rows(result: Any) -> list[dict[str, Any]]:
+    return [row for row in result if isinstance(row, dict)] if isinstance(result, list) else []
 
 
 def _read_ids(client: RestClient, entity: EntityKind, ids: list[int]) -> list[dict[str, Any]]:
@@ -294,8 +323,16 @@ def _read_namesakes(
     return added
 
 
-def run_scan(db: Database, client: RestClient, portal: Portal, job: Job, beat: Beat) -> None:
-    """Read the job's records, group duplicates, store the result."""
+def run_scan(
+    db: Database,
+    client: RestClient,
+    portal: Portal,
+    job: Job,
+    beat: Beat,
+    *,
+    parallel: int = 1,
+) -> None:
+    """Read the job's records (``parallel`` ranges at once), group duplicates, store them."""
     entity = SCANNABLE[job.entity_type_id]
     seed = job.params.get("seedId")
     records: dict[int, Record] = {}
@@ -303,7 +340,7 @@ def run_scan(db: Database, client: RestClient, portal: Portal, job: Job, beat: B
         _read_around(client, entity, int(seed), portal.phone_region, records, beat)
         searched = "findbycomm"
     else:
-        read_all(client, entity, records, beat)
+        read_all(client, entity, records, beat, parallel=parallel)
         searched = "all"
     result = find_duplicate_groups(
         records.values(), default_region=portal.phone_region, kind=entity.kind

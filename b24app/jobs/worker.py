@@ -121,7 +121,7 @@ class Worker:
             if job.kind == "scan":
                 if job.entity_type_id not in SCANNABLE:
                     raise BitrixError("unsupported_entity_type", "this type cannot be scanned yet")
-                run_scan(db, client, portal, job, beat)
+                run_scan(db, client, portal, job, beat, parallel=self.ctx.settings.scan_parallel)
             else:
                 self._run_merge(job, client, portal.base_url, beat)
         except Cancelled:
