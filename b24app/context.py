@@ -21,23 +21,68 @@ from b24app.storage.db import Database, Portal
 
 @dataclass
 class VerificationCache:
-    """Verified tokens, kept for the lifetime of the token they verified."""
+    """Confirmed frame tokens, kept for the lifetime of the token they confirmed.
 
+    This process remembers them, and so does the database, so that a reopening served by
+    another process (gunicorn runs several) costs no round trip to the OAuth server either.
+    Only confirmations of an installed app are kept: one that says installation is unfinished
+    is asked again, since the admin may finish it with the same token a moment later.
+    """
+
+    db: Database
     entries: dict[tuple[str, str, str], VerifiedToken] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     max_entries: int = 10_000
 
-    def get(self, key: tuple[str, str, str]) -> VerifiedToken | None:
-        """A still-valid verification, if any."""
+    def get(self, access_token: str, member_id: str, domain: str) -> VerifiedToken | None:
+        """A still-valid confirmation, if any."""
+        key = self._memory_key(access_token, member_id, domain)
         with self.lock:
             hit = self.entries.get(key)
             if hit and hit.expires_at > time.time():
                 return hit
             self.entries.pop(key, None)
+        row = self.db.recall_verification(self.db.verification_key(access_token, member_id, domain))
+        if row is None or row["member_id"] != member_id or row["domain"] != domain:
             return None
+        hit = VerifiedToken(
+            user_id=int(row["user_id"]),
+            member_id=member_id,
+            domain=domain,
+            client_endpoint=str(row["client_endpoint"]),
+            installed=True,
+            expires_at=float(row["expires_at"]),
+        )
+        self._keep(key, hit)
+        return hit
 
-    def put(self, key: tuple[str, str, str], value: VerifiedToken) -> None:
-        """Remember a verification."""
+    def put(self, access_token: str, verified: VerifiedToken) -> None:
+        """Remember a confirmation (of an installed app only)."""
+        if not verified.installed or verified.expires_at <= time.time():
+            return
+        self._keep(self._memory_key(access_token, verified.member_id, verified.domain), verified)
+        self.db.remember_verification(
+            self.db.verification_key(access_token, verified.member_id, verified.domain),
+            {
+                "user_id": verified.user_id,
+                "member_id": verified.member_id,
+                "domain": verified.domain,
+                "client_endpoint": verified.client_endpoint,
+                "expires_at": verified.expires_at,
+            },
+        )
+
+    def forget_portal(self, member_id: str) -> None:
+        """Drop this process's confirmations for a portal (the database's go with it)."""
+        with self.lock:
+            for key in [k for k in self.entries if k[1] == member_id]:
+                del self.entries[key]
+
+    @staticmethod
+    def _memory_key(access_token: str, member_id: str, domain: str) -> tuple[str, str, str]:
+        return (hashlib.sha256(access_token.encode("utf-8")).hexdigest(), member_id, domain)
+
+    def _keep(self, key: tuple[str, str, str], value: VerifiedToken) -> None:
         with self.lock:
             if len(self.entries) >= self.max_entries:
                 now = time.time()
@@ -58,7 +103,7 @@ class AppContext:
         adapter = HTTPAdapter(pool_connections=32, pool_maxsize=32)
         self.http.mount("http://", adapter)
         self.http.mount("https://", adapter)
-        self.verifications = VerificationCache()
+        self.verifications = VerificationCache(db)
         # A hash naming our credentials (never the secret): an alarm raised for them is void
         # once the operator starts the app with other ones.
         fingerprint = hashlib.sha256(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -66,13 +65,11 @@ EVENTS = ("ONAPPUNINSTALL", "ONAPPUPDATE")
 
 def verify_frame(ctx: AppContext, post: FramePost) -> VerifiedToken:
     """Confirm a frame POST through the trusted OAuth server's ``app.info`` (cached per token)."""
-    digest = hashlib.sha256(post.auth_id.encode("utf-8")).hexdigest()
-    key = (digest, post.member_id, post.address.domain)
-    cached = ctx.verifications.get(key)
+    cached = ctx.verifications.get(post.auth_id, post.member_id, post.address.domain)
     if cached is None:
         server = ctx.oauth_server(post.server_endpoint)
         cached = server.verify(post.auth_id, member_id=post.member_id, domain=post.address.domain)
-        ctx.verifications.put(key, cached)
+        ctx.verifications.put(post.auth_id, cached)
     portal = ctx.db.get_portal(member_id=post.member_id)
     if (
         portal is not None
@@ -326,5 +323,6 @@ def handle_event(ctx: AppContext, event: EventPost) -> str:
             return "ignored: portal still has the app installed"
         purge = str(event.data.get("CLEAN") or "0").strip() == "1"
         ctx.db.uninstall_portal(portal.id, purge=purge)
+        ctx.verifications.forget_portal(portal.member_id)
         return "uninstalled"
     return "ignored: unhandled event"

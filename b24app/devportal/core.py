@@ -51,6 +51,8 @@ class DevPortal:
         self.app: AppRegistration | None = None
         self.access_token_ttl: int = 3600
         self.oauth_log: list[dict[str, Any]] = []
+        # Every app.info asked of the OAuth server: the member it was about, or None.
+        self.app_info_log: list[str | None] = []
         self.portals: list[Portal] = []
         self.host = "127.0.0.1"
         self._oauth_server: ServerThread | None = None
@@ -261,6 +263,7 @@ class DevPortal:
                 }
             access = self.tokens.access.get(token)
             portal = self.portal_by_member(access.member_id) if access else None
+            self.app_info_log.append(portal.member_id if portal else None)
             if access is None or access.revoked or portal is None:
                 return 401, {
                     "error": "invalid_token",

@@ -29,6 +29,7 @@ from b24app.storage.schema import (
     rate_buckets,
     scan_groups,
     tokens,
+    verified_tokens,
 )
 
 T = TypeVar("T")
@@ -425,6 +426,14 @@ class Database:
         with self.engine.begin() as conn:
             conn.execute(sa.delete(tokens).where(tokens.c.portal_id == portal_id))
             conn.execute(
+                sa.delete(verified_tokens).where(
+                    verified_tokens.c.member_id
+                    == sa.select(portals.c.member_id)
+                    .where(portals.c.id == portal_id)
+                    .scalar_subquery()
+                )
+            )
+            conn.execute(
                 sa.update(jobs)
                 .where(jobs.c.portal_id == portal_id, jobs.c.status.in_(ACTIVE_JOB_STATES))
                 .values(
@@ -450,6 +459,47 @@ class Database:
                 .where(portals.c.id == portal_id)
                 .values(state="uninstalled", application_token=None, updated_at=now)
             )
+
+    # -- verified frame tokens -------------------------------------------------------------
+
+    def verification_key(self, access_token: str, member_id: str, domain: str) -> str:
+        """The key a confirmed token is kept under: a keyed hash, never the token."""
+        return self.cipher.digest(f"{access_token}\0{member_id}\0{domain}")
+
+    def remember_verification(self, key: str, entry: Mapping[str, Any]) -> None:
+        """Keep what app.info confirmed (user_id, member_id, domain, client_endpoint,
+        expires_at) until it expires; expired entries are dropped on the way."""
+        values = {name: entry[name] for name in verified_tokens.c.keys() if name in entry}
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.delete(verified_tokens).where(verified_tokens.c.expires_at < time.time())
+            )
+            done = conn.execute(
+                sa.update(verified_tokens)
+                .where(verified_tokens.c.token_digest == key)
+                .values(**values)
+            ).rowcount
+            if not done:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(sa.insert(verified_tokens).values(token_digest=key, **values))
+                except IntegrityError:
+                    pass  # another process kept the same confirmation first
+
+    def recall_verification(self, key: str) -> dict[str, Any] | None:
+        """A kept confirmation that has not expired, if any."""
+        with self.reader.connect() as conn:
+            row = (
+                conn.execute(
+                    sa.select(verified_tokens).where(
+                        verified_tokens.c.token_digest == key,
+                        verified_tokens.c.expires_at > time.time(),
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return dict(row) if row is not None else None
 
     # -- OAuth states --------------------------------------------------------------------
 

@@ -207,3 +207,19 @@ method_budgets = sa.Table(
     sa.Column("blocked_until", sa.Float, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
 )
+
+# Frame POSTs the OAuth server's app.info confirmed, kept for the lifetime of the token, so that
+# reopening the app costs no round trip in any process. Keyed by a keyed hash of the token with
+# the member_id and domain it was confirmed for; only confirmations of installed apps are kept.
+verified_tokens = sa.Table(
+    "b24_verified_tokens",
+    metadata,
+    sa.Column("token_digest", sa.String(128), primary_key=True),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("member_id", sa.String(64), nullable=False),
+    sa.Column("domain", sa.String(255), nullable=False),
+    sa.Column("client_endpoint", sa.String(512), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Index("ix_b24_verified_tokens_expiry", "expires_at"),
+    sa.Index("ix_b24_verified_tokens_member", "member_id"),
+)
