@@ -37,6 +37,35 @@ RateChange = Callable[[dict[str, Any]], tuple[dict[str, Any] | None, T]]
 _RATE_TABLES = {"bucket": rate_buckets, "budget": method_budgets}
 
 ACTIVE_JOB_STATES = ("queued", "running")
+# Statements the UI's polling runs many times a second, built once.
+_PORTAL_STATE = sa.select(portals.c.state).where(portals.c.id == sa.bindparam("portal_id"))
+# One merge job of a portal and user with its portal's state and every group's result, in one
+# statement: the UI polls it, and every round trip to the database costs a thread its turn.
+_MERGE_PROGRESS = (
+    sa.select(
+        jobs,
+        portals.c.state.label("portal_state"),
+        merge_items.c.entity_ids.label("item_entity_ids"),
+        merge_items.c.status.label("item_status"),
+        merge_items.c.kept_id.label("item_kept_id"),
+        merge_items.c.merged_ids.label("item_merged_ids"),
+        merge_items.c.manual_merge_url.label("item_manual_merge_url"),
+        merge_items.c.error_code.label("item_error_code"),
+        merge_items.c.error_message.label("item_error_message"),
+    )
+    .select_from(
+        jobs.join(portals, portals.c.id == jobs.c.portal_id).outerjoin(
+            merge_items, merge_items.c.job_id == jobs.c.id
+        )
+    )
+    .where(
+        jobs.c.id == sa.bindparam("job_id"),
+        jobs.c.portal_id == sa.bindparam("portal_id"),
+        jobs.c.user_id == sa.bindparam("user_id"),
+        jobs.c.kind == "merge",
+    )
+    .order_by(merge_items.c.position)
+)
 # Stored application_tokens look like "hmac-sha256:<key id>:<hex>" (b24app.security).
 DIGEST_PREFIX = "hmac-sha256"
 MERGE_OUTCOMES = ("SUCCESS", "CONFLICT", "ERROR")
@@ -991,8 +1020,34 @@ class Database:
 
     def portal_is_active(self, portal_id: int) -> bool:
         """False once the portal uninstalled the app."""
-        portal = self.get_portal(portal_id=portal_id)
-        return bool(portal and portal.state != "uninstalled")
+        with self.reader.connect() as conn:
+            state = conn.execute(_PORTAL_STATE, {"portal_id": portal_id}).scalar()
+        return state is not None and state != "uninstalled"
+
+    def merge_progress(
+        self, job_id: str, *, portal_id: int, user_id: int
+    ) -> tuple[Job, list[dict[str, Any]]] | None:
+        """A merge job of this portal and user, with every group's result so far (one read).
+
+        None when there is no such job, or when the portal uninstalled the app.
+        """
+        with self.reader.connect() as conn:
+            rows = (
+                conn.execute(
+                    _MERGE_PROGRESS,
+                    {"job_id": job_id, "portal_id": portal_id, "user_id": user_id},
+                )
+                .mappings()
+                .all()
+            )
+        if not rows or rows[0]["portal_state"] == "uninstalled":
+            return None
+        items = [
+            {name[len("item_") :]: row[name] for name in row.keys() if name.startswith("item_")}
+            for row in rows
+            if row["item_status"] is not None
+        ]
+        return _job(rows[0]), items
 
     # -- scan results --------------------------------------------------------------------
 
