@@ -13,7 +13,7 @@ from requests.adapters import HTTPAdapter
 from b24app.bitrix.auth import CredentialGuard, UserTokens
 from b24app.bitrix.client import RestClient
 from b24app.bitrix.oauth import OAuthServer, VerifiedToken, pick_oauth_server
-from b24app.bitrix.pacing import RatePlan, SharedPacer
+from b24app.bitrix.pacing import RatePlan, RateStore, SharedPacer
 from b24app.bitrix.relocation import PortalRelocation
 from b24app.config import Settings
 from b24app.storage.db import Database, Portal
@@ -104,6 +104,11 @@ class AppContext:
         self.http.mount("http://", adapter)
         self.http.mount("https://", adapter)
         self.verifications = VerificationCache(db)
+        self.rate_store: RateStore = db
+        if settings.redis_url:
+            from b24app.storage.redis_rates import RedisRateStore
+
+            self.rate_store = RedisRateStore(settings.redis_url)
         # A hash naming our credentials (never the secret): an alarm raised for them is void
         # once the operator starts the app with other ones.
         fingerprint = hashlib.sha256(
@@ -146,7 +151,7 @@ class AppContext:
             relocator=PortalRelocation(
                 self.db, tokens.oauth, portal, allow_insecure=self.settings.allow_insecure
             ),
-            pacer=SharedPacer(self.db, portal.client_endpoint, self.rate_plan),
+            pacer=SharedPacer(self.rate_store, portal.client_endpoint, self.rate_plan),
         )
 
     @property

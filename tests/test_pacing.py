@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,10 @@ import requests
 from b24app.bitrix.auth import StaticToken
 from b24app.bitrix.client import RestClient
 from b24app.bitrix.errors import QueryLimitExceeded
-from b24app.bitrix.pacing import RatePlan, SharedPacer
+from b24app.bitrix.pacing import RatePlan, RateStore, SharedPacer
 from b24app.devportal import DevPortal
 from b24app.storage.db import Database
+from b24app.storage.redis_rates import RedisRateStore
 
 
 @pytest.fixture
@@ -29,6 +31,16 @@ def _db(path: Path) -> Database:
     db = Database(f"sqlite:///{path / 'app.sqlite3'}")
     db.create_tables()
     return db
+
+
+@pytest.fixture(params=["database", "redis"])
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], RateStore]:
+    """Makes the pacer's shared store as each app process would: its database, or Redis."""
+    if request.param == "database":
+        return lambda: _db(tmp_path)
+    url = request.getfixturevalue("redis_url")
+    prefix = f"b24test:{uuid.uuid4().hex}"  # each test its own rows on the shared server
+    return lambda: RedisRateStore(url, prefix=prefix)
 
 
 def _client(emu: DevPortal, pacer: SharedPacer | None, **kw: object) -> RestClient:
@@ -66,15 +78,15 @@ def _hammer(clients: list[RestClient], calls: int) -> list[Exception]:
     return failures
 
 
-def test_two_app_instances_on_one_database_share_the_portals_bucket(
-    emu: DevPortal, tmp_path: Path
+def test_two_app_instances_share_the_portals_bucket(
+    emu: DevPortal, stores: Callable[[], RateStore]
 ) -> None:
     emu.portal.limits.bucket_size = 10
     emu.portal.limits.drain_per_sec = 40.0
     plan = RatePlan(burst=10, drain_per_sec=40.0)
-    # Two instances of the app (two database gateways, as two processes have) on one file.
+    # Two instances of the app (two gateways to the store, as two processes have).
     clients = [
-        _client(emu, SharedPacer(_db(tmp_path), emu.portal.url, plan), max_rate_retries=0)
+        _client(emu, SharedPacer(stores(), emu.portal.url, plan), max_rate_retries=0)
         for _ in range(2)
     ]
     failures = _hammer(clients, 25)
@@ -90,13 +102,15 @@ def test_without_the_shared_bucket_the_same_load_trips_the_limit(emu: DevPortal)
     assert _hammer(clients, 25)
 
 
-def test_a_429_pauses_only_that_method_until_its_reset(emu: DevPortal, tmp_path: Path) -> None:
+def test_a_429_pauses_only_that_method_until_its_reset(
+    emu: DevPortal, stores: Callable[[], RateStore]
+) -> None:
     limits = emu.portal.limits
     limits.operating_limit_s = 1.0
     limits.costs["crm.contact.update"] = 0.5
     clock = limits.now  # the pacer waits on the emulator's clock: advance() instead of sleeping
     pacer = SharedPacer(
-        _db(tmp_path),
+        stores(),
         emu.portal.url,
         RatePlan(method_budget_s=100.0),
         clock=clock,
@@ -121,13 +135,13 @@ def test_a_429_pauses_only_that_method_until_its_reset(emu: DevPortal, tmp_path:
 
 
 def test_the_budget_tracker_slows_a_method_before_the_portal_blocks_it(
-    emu: DevPortal, tmp_path: Path
+    emu: DevPortal, stores: Callable[[], RateStore]
 ) -> None:
     limits = emu.portal.limits
     limits.operating_limit_s = 2.0
     limits.costs["crm.contact.update"] = 0.5
     pacer = SharedPacer(
-        _db(tmp_path),
+        stores(),
         emu.portal.url,
         RatePlan(method_budget_s=2.0),
         clock=limits.now,
@@ -184,3 +198,23 @@ def test_churn_during_a_keyset_read_sees_every_lasting_record_once(
     lasting = set(ids) - deleted
     assert lasting <= set(seen)
     assert set(seen) <= set(ids) | created
+
+
+def test_with_redis_url_every_process_paces_through_redis(tmp_path: Path, redis_url: str) -> None:
+    import redis
+
+    from b24app import app_context
+    from tests.helpers import build_stack
+
+    stack = build_stack(tmp_path, limits=True, redis_url=redis_url, run_worker=False)
+    try:
+        stack.install(1)
+        ctx = app_context(stack.app)
+        assert isinstance(ctx.rate_store, RedisRateStore)
+        portal = stack.db.get_portal(member_id=stack.portal.member_id)
+        ctx.rest(portal, 1).call("crm.contact.list", {"start": -1, "select": ["ID"]})
+        keys = {k.decode() for k in redis.Redis.from_url(redis_url).keys("b24app:rate:*")}
+        assert f"b24app:rate:bucket:{portal.client_endpoint}" in keys
+        assert f"b24app:rate:budget:crm.contact.list:{portal.client_endpoint}" in keys
+    finally:
+        stack.close()

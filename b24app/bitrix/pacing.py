@@ -5,8 +5,8 @@ QUERY_LIMIT_EXCEEDED past that), and blocks a method with 429 OPERATION_TIME_LIM
 execution time in the last ten minutes passes a budget (480 s). The pacer keeps the app under
 both: a request waits for room in the bucket, and a call of a method waits until the budget
 that the portal's last ``time`` block reported (``operating``, ``operating_reset_at``) plus what
-calls in flight have reserved leaves room for it. The state lives in the app's database, so
-every thread and process of the app shares it.
+calls in flight have reserved leaves room for it. The state lives in the app's database (or
+in Redis when ``REDIS_URL`` is set), so every thread and process of the app shares it.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from b24app.storage.db import Database
+T = TypeVar("T")
 
 # Requests kept free in the bucket: the portal counts arrivals, we count departures.
 BUCKET_HEADROOM = 2
@@ -47,6 +47,19 @@ class Observation:
     reset_at: float | None
     processing: float | None
     finished: float
+
+
+class RateStore(Protocol):
+    """Where the pacer keeps its rows: the app's database, or Redis when configured."""
+
+    def change_rate_state(
+        self,
+        kind: str,
+        key: Mapping[str, Any],
+        default: Mapping[str, Any],
+        change: Callable[[dict[str, Any]], tuple[dict[str, Any] | None, T]],
+    ) -> T:
+        """Read one row, let ``change`` decide, write the result back if nobody got in first."""
 
 
 class Pacer(Protocol):
@@ -106,11 +119,11 @@ def _number(value: Any) -> float | None:
 
 
 class SharedPacer:
-    """A pacer whose state is rows of the app's database (one bucket per portal)."""
+    """A pacer whose state is rows every process of the app shares (one bucket per portal)."""
 
     def __init__(
         self,
-        db: Database,
+        db: RateStore,
         portal: str,
         plan: RatePlan | None = None,
         *,
@@ -282,4 +295,12 @@ class SharedPacer:
             self._settle(method, reserved.get(method, 0.0), seen.get(method))
 
 
-__all__ = ["NoPacer", "Observation", "Pacer", "RatePlan", "SharedPacer", "observation"]
+__all__ = [
+    "NoPacer",
+    "Observation",
+    "Pacer",
+    "RatePlan",
+    "RateStore",
+    "SharedPacer",
+    "observation",
+]
