@@ -102,9 +102,12 @@ def test_without_the_shared_bucket_the_same_load_trips_the_limit(emu: DevPortal)
     assert _hammer(clients, 25)
 
 
+@pytest.mark.parametrize("html", [False, True], ids=["json", "html-body"])
 def test_a_429_pauses_only_that_method_until_its_reset(
-    emu: DevPortal, stores: Callable[[], RateStore]
+    emu: DevPortal, stores: Callable[[], RateStore], html: bool
 ) -> None:
+    if html:  # CASE-19: the 429 may come as an HTML page
+        emu.portal.html_error_statuses = {429}
     limits = emu.portal.limits
     limits.operating_limit_s = 1.0
     limits.costs["crm.contact.update"] = 0.5
@@ -156,20 +159,102 @@ def test_the_budget_tracker_slows_a_method_before_the_portal_blocks_it(
     assert pacer.waited >= 2 * limits.operating_window_s
 
 
-def test_a_503_storm_loses_and_repeats_no_merge(emu: DevPortal, tmp_path: Path) -> None:
+def test_a_503_storm_loses_and_repeats_no_merge(emu: DevPortal) -> None:
     from b24app.merge import merge_group
 
     limits = emu.portal.limits
     limits.bucket_size = 1
-    limits.drain_per_sec = 0.5  # every other request finds the bucket full
-    ids = _add_contacts(emu, 6, name="Anna")
-    client = _client(emu, None, sleep=lambda s: limits.advance(2.0))
-    outcomes = [merge_group(client, emu.portal.url, 3, ids[i : i + 2]) for i in (0, 2, 4)]
-    assert [o.status for o in outcomes] == ["SUCCESS"] * 3
+    limits.drain_per_sec = 0.25  # after each request, the next three find the bucket full
+    ids = _add_contacts(emu, 20, name="Anna")
+    client = _client(emu, None, sleep=lambda s: limits.advance(1.0))
+    groups = [ids[i : i + 2] for i in range(0, 20, 2)]
+    outcomes = [merge_group(client, emu.portal.url, 3, group) for group in groups]
+    assert [o.status for o in outcomes] == ["SUCCESS"] * 10
     merges = [c for c in emu.portal.calls if c["method"] == "crm.entity.mergebatch"]
-    assert [c["status"] for c in merges] == [200] * 3  # a 503 never reaches the method
-    assert client.rate_limited >= 2
-    assert sorted(emu.portal.crm.records[3]) == [ids[0], ids[2], ids[4]]
+    assert [c["status"] for c in merges] == [200] * 10  # a 503 never reaches the method
+    assert sorted(c["params"]["params"]["entityIds"] for c in merges) == sorted(groups)
+    assert client.rate_limited >= 20
+    assert sorted(emu.portal.crm.records[3]) == [g[0] for g in groups]
+
+
+def test_a_storm_of_html_503s_is_retried_for_reads_and_never_repeats_a_merge(
+    emu: DevPortal,
+) -> None:
+    """An HTML 503 does not say the call never ran (a proxy may send it after the portal did
+    the work): reads are retried; a merge is not, and is reported instead of repeated."""
+    from b24app.merge import merge_group
+
+    emu.portal.html_error_statuses = {503}
+    limits = emu.portal.limits
+    limits.bucket_size = 1
+    limits.drain_per_sec = 0.5
+    ids = _add_contacts(emu, 20, name="Anna")
+    client = _client(emu, None, sleep=lambda s: limits.advance(1.0))
+    seen = [
+        int(r["ID"]) for page in client.iter_keyset("crm.contact.list", select=["ID"]) for r in page
+    ]
+    assert seen == ids
+    groups = [ids[i : i + 2] for i in range(0, 20, 2)]
+    outcomes = [merge_group(client, emu.portal.url, 3, group) for group in groups]
+    merged = [
+        c["params"]["params"]["entityIds"]
+        for c in emu.portal.calls
+        if c["method"] == "crm.entity.mergebatch" and c["status"] == 200
+    ]
+    assert len(merged) == len({tuple(m) for m in merged})  # never twice
+    left = set(emu.portal.crm.records[3])
+    for group, outcome in zip(groups, outcomes, strict=True):
+        if outcome.status == "SUCCESS":
+            assert group[0] in left and group[1] not in left
+        else:  # reported, and nothing of the group lost
+            assert outcome.status == "ERROR" and set(group) <= left
+
+
+def test_mixed_batch_results_are_kept_per_command_and_halt_skips_the_rest(
+    emu: DevPortal,
+) -> None:
+    [first, second] = _add_contacts(emu, 2)
+    client = _client(emu, None)
+    commands = {
+        "a": ("crm.contact.get", {"id": first}),
+        "gone": ("crm.contact.get", {"id": 999}),
+        "b": ("crm.contact.get", {"id": second}),
+    }
+    mixed = client.batch(commands)
+    assert set(mixed.results) == {"a", "b"} and mixed.results["b"]["ID"] == str(second)
+    assert (
+        list(mixed.errors) == ["gone"] and "Not found" in mixed.errors["gone"]["error_description"]
+    )
+    halted = client.batch(commands, halt=True)
+    assert list(halted.results) == ["a"] and list(halted.errors) == ["gone"]
+    assert halted.skipped == ["b"]
+
+
+def test_a_429_inside_a_keyset_batch_pauses_the_read_and_it_resumes(
+    emu: DevPortal, tmp_path: Path
+) -> None:
+    limits = emu.portal.limits
+    limits.enabled = True
+    limits.operating_limit_s = 1.0
+    limits.costs["crm.contact.list"] = 0.1
+    ids = _add_contacts(emu, 1000)  # 20 pages: the portal blocks the method after 10
+    pacer = SharedPacer(
+        _db(tmp_path),
+        emu.portal.url,
+        RatePlan(method_budget_s=100.0),  # the app believes in more budget than there is
+        clock=limits.now,
+        sleep=limits.advance,
+    )
+    client = _client(emu, pacer)
+    seen = [
+        int(row["ID"])
+        for page in client.iter_keyset("crm.contact.list", select=["ID"], expected_total=1000)
+        for row in page
+    ]
+    assert seen == ids
+    blocked = [c for c in emu.portal.calls if c["status"] == 429]
+    assert blocked and {c["method"] for c in blocked} == {"crm.contact.list"}
+    assert client.time_limited >= 1
 
 
 def test_churn_during_a_keyset_read_sees_every_lasting_record_once(

@@ -91,6 +91,9 @@ class Portal:
         self.lost_params: dict[str, set[str]] = {}
         # Page sizes a method clamps to, where it is not Bitrix24's fixed 50 (CASE-21).
         self.page_sizes: dict[str, int] = {}
+        # Statuses answered with an HTML page instead of the JSON error body, as a proxy or an
+        # overloaded portal does (CASE-19: a 429 with an HTML body).
+        self.html_error_statuses: set[int] = set()
         self.page_visits: list[str] = []
         self.limits = Limits(enabled=limits)
         self.installed = False
@@ -494,6 +497,10 @@ class Portal:
             user = self.authenticate(params)
             outcome, timing = self.execute(method, params, user, via_batch=False)
         except RestError as exc:
+            if exc.status in self.html_error_statuses:
+                page = f"<html><head><title>{exc.status}</title></head><body><h1>{exc.status}"
+                page += "</h1><p>The server is busy. Try again later.</p></body></html>"
+                return Response(page, status=exc.status, content_type="text/html; charset=utf-8")
             return json_response(exc.body(), exc.status, request)
         body: dict[str, Any] = {"result": outcome.result}
         if outcome.next is not None:
