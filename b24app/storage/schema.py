@@ -207,3 +207,42 @@ method_budgets = sa.Table(
     sa.Column("blocked_until", sa.Float, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
 )
+
+# The task queue's own storage when no REDIS_URL is set (b24app.storage.queue, a huey storage):
+# messages saying "run job X", delayed messages, huey's key/value data and its counters. The
+# job rows above stay the source of truth; a message lost or repeated here changes nothing.
+queue_tasks = sa.Table(
+    "b24_queue_tasks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("queue", sa.String(64), nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("priority", sa.Float, nullable=False, server_default="0"),
+    sa.Index("ix_b24_queue_tasks_order", "queue", "priority", "id"),
+)
+
+queue_schedule = sa.Table(
+    "b24_queue_schedule",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("queue", sa.String(64), nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("run_at", sa.Float, nullable=False),
+    sa.Index("ix_b24_queue_schedule_due", "queue", "run_at"),
+)
+
+queue_kv = sa.Table(
+    "b24_queue_kv",
+    metadata,
+    sa.Column("queue", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.LargeBinary, nullable=False),
+)
+
+queue_counters = sa.Table(
+    "b24_queue_counters",
+    metadata,
+    sa.Column("queue", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Integer, nullable=False),
+)
