@@ -294,8 +294,20 @@ def _read_namesakes(
     return added
 
 
-def run_scan(db: Database, client: RestClient, portal: Portal, job: Job, beat: Beat) -> None:
-    """Read the job's records, group duplicates, store the result."""
+def run_scan(
+    db: Database,
+    client: RestClient,
+    portal: Portal,
+    job: Job,
+    beat: Beat,
+    *,
+    worker: str | None = None,
+) -> None:
+    """Read the job's records, group duplicates, store the result.
+
+    A scan keeps nothing until its end, so one resumed after a crash simply starts again;
+    its result is stored only while ``worker`` still holds the job.
+    """
     entity = SCANNABLE[job.entity_type_id]
     seed = job.params.get("seedId")
     records: dict[int, Record] = {}
@@ -316,7 +328,7 @@ def run_scan(db: Database, client: RestClient, portal: Portal, job: Job, beat: B
     groups = proposed
     shared_all = [s for s in result.shared if seed is None or seed in s.entity_ids]
     shared = shared_all[:MAX_SHARED_STORED]
-    db.store_scan_results(
+    stored = db.store_scan_results(
         job.id,
         [
             {
@@ -334,7 +346,10 @@ def run_scan(db: Database, client: RestClient, portal: Portal, job: Job, beat: B
             }
             for s in shared
         ],
+        worker=worker,
     )
+    if not stored:
+        raise Cancelled
     beat(
         progress_done=len(records),
         progress_total=len(records),

@@ -118,6 +118,9 @@ merge_items = sa.Table(
     sa.Column("manual_merge_url", sa.String(1024), nullable=True),
     sa.Column("error_code", sa.String(64), nullable=True),
     sa.Column("error_message", sa.Text, nullable=True),
+    # when the intent (status calling) was recorded: a resumed job checks the group at the
+    # portal only once a call sent then can no longer be running there
+    sa.Column("called_at", sa.Float, nullable=True),
     sa.Column("finished_at", sa.Float, nullable=True),
     sa.Index("ix_b24_merge_items_job", "job_id", "position"),
 )
