@@ -13,7 +13,7 @@ from requests.adapters import HTTPAdapter
 from b24app.bitrix.auth import CredentialGuard, UserTokens
 from b24app.bitrix.client import RestClient
 from b24app.bitrix.oauth import OAuthServer, VerifiedToken, pick_oauth_server
-from b24app.bitrix.pacing import RatePlan, SharedPacer
+from b24app.bitrix.pacing import RatePlan, RateState, SharedPacer
 from b24app.bitrix.relocation import PortalRelocation
 from b24app.config import Settings
 from b24app.storage.db import Database, Portal
@@ -59,6 +59,12 @@ class AppContext:
         self.http.mount("http://", adapter)
         self.http.mount("https://", adapter)
         self.verifications = VerificationCache()
+        # The pacer's shared state: Redis when REDIS_URL is set, else the app's database.
+        self.rate_state: RateState = db
+        if settings.redis_url:
+            from b24app.storage.rates import RedisRateState
+
+            self.rate_state = RedisRateState(settings.redis_url)
         # A hash naming our credentials (never the secret): an alarm raised for them is void
         # once the operator starts the app with other ones.
         fingerprint = hashlib.sha256(
@@ -101,7 +107,7 @@ class AppContext:
             relocator=PortalRelocation(
                 self.db, tokens.oauth, portal, allow_insecure=self.settings.allow_insecure
             ),
-            pacer=SharedPacer(self.db, portal.client_endpoint, self.rate_plan),
+            pacer=SharedPacer(self.rate_state, portal.client_endpoint, self.rate_plan),
         )
 
     @property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,9 +12,11 @@ import requests
 from b24app.bitrix.auth import StaticToken
 from b24app.bitrix.client import RestClient
 from b24app.bitrix.errors import QueryLimitExceeded
-from b24app.bitrix.pacing import RatePlan, SharedPacer
+from b24app.bitrix.pacing import RatePlan, RateState, SharedPacer
 from b24app.devportal import DevPortal
 from b24app.storage.db import Database
+from b24app.storage.rates import RedisRateState
+from tests.helpers import redis_test_url
 
 
 @pytest.fixture
@@ -29,6 +31,18 @@ def _db(path: Path) -> Database:
     db = Database(f"sqlite:///{path / 'app.sqlite3'}")
     db.create_tables()
     return db
+
+
+@pytest.fixture(params=["database", "redis"])
+def state(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], RateState]:
+    """Opens the shared pacing state as one more process would: in the database, or Redis."""
+    if request.param == "database":
+        return lambda: _db(tmp_path)
+    url = redis_test_url()
+    if url is None:
+        pytest.skip("B24_TEST_REDIS_URL is not set (.ci/run starts a Redis server and sets it)")
+    RedisRateState(url).client.flushdb()
+    return lambda: RedisRateState(url)
 
 
 def _client(emu: DevPortal, pacer: SharedPacer | None, **kw: object) -> RestClient:
@@ -66,15 +80,15 @@ def _hammer(clients: list[RestClient], calls: int) -> list[Exception]:
     return failures
 
 
-def test_two_app_instances_on_one_database_share_the_portals_bucket(
-    emu: DevPortal, tmp_path: Path
+def test_two_app_instances_share_the_portals_bucket(
+    emu: DevPortal, state: Callable[[], RateState]
 ) -> None:
     emu.portal.limits.bucket_size = 10
     emu.portal.limits.drain_per_sec = 40.0
     plan = RatePlan(burst=10, drain_per_sec=40.0)
-    # Two instances of the app (two database gateways, as two processes have) on one file.
+    # Two instances of the app (two gateways to the state, as two processes have).
     clients = [
-        _client(emu, SharedPacer(_db(tmp_path), emu.portal.url, plan), max_rate_retries=0)
+        _client(emu, SharedPacer(state(), emu.portal.url, plan), max_rate_retries=0)
         for _ in range(2)
     ]
     failures = _hammer(clients, 25)
@@ -90,13 +104,15 @@ def test_without_the_shared_bucket_the_same_load_trips_the_limit(emu: DevPortal)
     assert _hammer(clients, 25)
 
 
-def test_a_429_pauses_only_that_method_until_its_reset(emu: DevPortal, tmp_path: Path) -> None:
+def test_a_429_pauses_only_that_method_until_its_reset(
+    emu: DevPortal, state: Callable[[], RateState]
+) -> None:
     limits = emu.portal.limits
     limits.operating_limit_s = 1.0
     limits.costs["crm.contact.update"] = 0.5
     clock = limits.now  # the pacer waits on the emulator's clock: advance() instead of sleeping
     pacer = SharedPacer(
-        _db(tmp_path),
+        state(),
         emu.portal.url,
         RatePlan(method_budget_s=100.0),
         clock=clock,
@@ -121,13 +137,13 @@ def test_a_429_pauses_only_that_method_until_its_reset(emu: DevPortal, tmp_path:
 
 
 def test_the_budget_tracker_slows_a_method_before_the_portal_blocks_it(
-    emu: DevPortal, tmp_path: Path
+    emu: DevPortal, state: Callable[[], RateState]
 ) -> None:
     limits = emu.portal.limits
     limits.operating_limit_s = 2.0
     limits.costs["crm.contact.update"] = 0.5
     pacer = SharedPacer(
-        _db(tmp_path),
+        state(),
         emu.portal.url,
         RatePlan(method_budget_s=2.0),
         clock=limits.now,

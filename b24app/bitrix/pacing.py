@@ -5,8 +5,8 @@ QUERY_LIMIT_EXCEEDED past that), and blocks a method with 429 OPERATION_TIME_LIM
 execution time in the last ten minutes passes a budget (480 s). The pacer keeps the app under
 both: a request waits for room in the bucket, and a call of a method waits until the budget
 that the portal's last ``time`` block reported (``operating``, ``operating_reset_at``) plus what
-calls in flight have reserved leaves room for it. The state lives in the app's database, so
-every thread and process of the app shares it.
+calls in flight have reserved leaves room for it. The state lives in the app's database (in
+Redis when ``REDIS_URL`` is set), so every thread and process of the app shares it.
 """
 
 from __future__ import annotations
@@ -14,9 +14,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from b24app.storage.db import Database
+T = TypeVar("T")
+
+
+class RateState(Protocol):
+    """Where the shared pacing state lives: the app's database, or Redis with REDIS_URL."""
+
+    def change_rate_state(
+        self,
+        kind: str,
+        key: Mapping[str, Any],
+        default: Mapping[str, Any],
+        change: Callable[[dict[str, Any]], tuple[dict[str, Any] | None, T]],
+    ) -> T:
+        """Read one bucket or budget, apply ``change``, write it back (compare-and-swap)."""
+
 
 # Requests kept free in the bucket: the portal counts arrivals, we count departures.
 BUCKET_HEADROOM = 2
@@ -106,11 +120,11 @@ def _number(value: Any) -> float | None:
 
 
 class SharedPacer:
-    """A pacer whose state is rows of the app's database (one bucket per portal)."""
+    """A pacer whose state is shared by every process (one bucket per portal)."""
 
     def __init__(
         self,
-        db: Database,
+        db: RateState,
         portal: str,
         plan: RatePlan | None = None,
         *,
