@@ -1,4 +1,4 @@
-"""Command line: ``b24app demo`` (app + emulated portal on loopback) and ``b24app init-db``."""
+"""Command line: ``b24app demo``, ``b24app worker``, ``b24app init-db`` and operator commands."""
 
 from __future__ import annotations
 
@@ -62,6 +62,9 @@ def demo(args: argparse.Namespace) -> int:
             "oauth_servers": (emulator.oauth_url,),
             "allow_insecure": True,
             "jssdk_file": str(sdk),
+            # the demo is one process: its queue lives in its database, consumed in-process
+            "redis_url": "",
+            "run_worker": True,
         }
     )
     server = make_server(host, args.port, app, threaded=True)
@@ -176,6 +179,32 @@ def mark_stale_installs(_args: argparse.Namespace) -> int:
     return 0
 
 
+def worker(args: argparse.Namespace) -> int:
+    """Consume the task queue in the foreground until SIGTERM or SIGINT (the Procfile's worker)."""
+    opened = _open_database()
+    if opened is None:
+        return 2
+    settings, db = opened
+    import faulthandler
+    import signal
+
+    from b24app.context import AppContext
+    from b24app.jobs.queue import job_queue
+
+    # `kill -USR1 <pid>` prints every thread's stack: what a stuck worker is waiting for.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    queue = job_queue(AppContext(settings, db))
+    threads = args.threads or settings.worker_threads
+    if threads < 1:
+        print("b24app: --threads must be at least 1", file=sys.stderr)
+        return 2
+    logging.getLogger("b24app").info(
+        "worker: %s job(s) at a time from the %s queue", threads, queue.backend
+    )
+    queue.consumer(threads).run()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``b24app`` command."""
     logging.basicConfig(
@@ -192,6 +221,11 @@ def main(argv: list[str] | None = None) -> int:
         "--no-limits", action="store_true", help="switch off the emulated rate limits"
     )
     demo_parser.set_defaults(func=demo)
+    worker_parser = sub.add_parser("worker", help="run queued scans and merges")
+    worker_parser.add_argument(
+        "--threads", type=int, default=0, help="jobs at a time (default B24_WORKER_THREADS, 2)"
+    )
+    worker_parser.set_defaults(func=worker)
     init_parser = sub.add_parser("init-db", help="create the database schema")
     init_parser.set_defaults(func=init_db)
     rotate_parser = sub.add_parser(

@@ -42,7 +42,14 @@ class Settings:
     jssdk_url: str = DEFAULT_JSSDK_URL
     jssdk_integrity: str = DEFAULT_JSSDK_INTEGRITY
     jssdk_file: str = ""
-    run_worker: bool = True
+    # The embedded queue consumer in web processes: None decides by REDIS_URL (on without it).
+    run_worker: bool | None = None
+    # A running job whose worker has not written for this long is resumed by another.
+    job_stale_after: float = 60.0
+    # How often an idle consumer looks for messages another process queued (database queue).
+    queue_poll: float = 1.0
+    # Jobs one `b24app worker` process runs at once.
+    worker_threads: int = 2
     max_merge_groups: int = 500
     max_group_size: int = 50
     http_timeout: float = 60.0
@@ -62,6 +69,11 @@ class Settings:
     scan_parallel: int = 2
 
     @property
+    def embedded_worker(self) -> bool:
+        """Whether web processes consume the queue themselves."""
+        return self.run_worker if self.run_worker is not None else not self.redis_url
+
+    @property
     def token_encryption_key(self) -> str:
         """The key material stored tokens are encrypted with."""
         return self.token_key or self.secret_key
@@ -74,6 +86,14 @@ class Settings:
 
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _embedded(env: Mapping[str, str]) -> bool | None:
+    """B24_EMBEDDED_WORKER (1/0) if set; B24_NO_WORKER=1 means 0; else None (by REDIS_URL)."""
+    raw = env.get("B24_EMBEDDED_WORKER", "").strip()
+    if raw:
+        return _flag(raw)
+    return False if _flag(env.get("B24_NO_WORKER")) else None
 
 
 def _origin_list(raw: str) -> tuple[str, ...]:
@@ -123,7 +143,10 @@ def load_settings(
             if env.get("B24_JSSDK_URL") is None
             else env.get("B24_JSSDK_INTEGRITY", ""),
             jssdk_file=env.get("B24_JSSDK_FILE", ""),
-            run_worker=not _flag(env.get("B24_NO_WORKER")),
+            run_worker=_embedded(env),
+            job_stale_after=float(env.get("B24_JOB_STALE_AFTER", 60)),
+            queue_poll=float(env.get("B24_QUEUE_POLL", 1)),
+            worker_threads=int(env.get("B24_WORKER_THREADS", 2)),
             credentials_alarm_portals=int(env.get("B24_CREDENTIALS_ALARM_PORTALS", 3)),
             credentials_alarm_window=float(env.get("B24_CREDENTIALS_ALARM_WINDOW", 600)),
             install_ttl=float(env.get("B24_INSTALL_TTL", 900)),
@@ -144,6 +167,10 @@ def load_settings(
     if "app_url" in overrides:
         overrides["app_url"] = str(overrides["app_url"]).rstrip("/")
     settings = replace(settings, **overrides)
+    if settings.job_stale_after <= 0 or settings.queue_poll <= 0 or settings.worker_threads < 1:
+        raise ConfigError(
+            "B24_JOB_STALE_AFTER and B24_QUEUE_POLL must be positive, B24_WORKER_THREADS at least 1"
+        )
     for attr, variable in zip(
         ("client_id", "client_secret", "app_url", "secret_key"), REQUIRED, strict=True
     ):

@@ -138,8 +138,11 @@ class Stack:
         return self.wait("merges", response.json()["id"], token)
 
     def close(self) -> None:
-        """Stop both servers."""
+        """Stop both servers and the app's embedded queue consumer."""
+        from b24app.jobs.queue import stop_worker
+
         self.server.shutdown()
+        stop_worker(app_context(self.app))
         self.emu.stop()
 
 
@@ -162,6 +165,7 @@ def build_stack(
         "database_url": f"sqlite:///{tmp_path / 'app.sqlite3'}",
         "oauth_servers": (emu.oauth_url,),
         "allow_insecure": True,
+        "redis_url": "",  # a REDIS_URL in the developer's environment is not the test's
     }
     if SDK_FILE.is_file():
         config["jssdk_file"] = str(SDK_FILE)
@@ -178,3 +182,88 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         if time.time() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.05)
+
+
+def redis_test_url() -> str | None:
+    """The Redis server the queue tests may use (its database is flushed), or None."""
+    import os
+
+    return os.environ.get("B24_TEST_REDIS_URL") or None
+
+
+def worker_env(stack: Stack, **extra: str) -> dict[str, str]:
+    """The environment of a `b24app worker` process serving the same app and database."""
+    import sys
+
+    settings = app_context(stack.app).settings
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "B24_CLIENT_ID": settings.client_id,
+        "B24_CLIENT_SECRET": settings.client_secret,
+        "B24_APP_URL": settings.app_url,
+        "SECRET_KEY": settings.secret_key,
+        "DATABASE_URL": settings.database_url,
+        "B24_OAUTH_SERVERS": ",".join(settings.oauth_servers),
+        "B24_ALLOW_INSECURE": "1",
+        "B24_JOB_STALE_AFTER": str(settings.job_stale_after),
+        "B24_QUEUE_POLL": str(settings.queue_poll),
+        # the pacing plan every process applies to the portal's shared bucket
+        "B24_RATE_BURST": str(settings.rate_burst),
+        "B24_RATE_DRAIN": str(settings.rate_drain),
+        "B24_METHOD_BUDGET": str(settings.method_budget),
+        "B24_MERGE_PARALLEL": str(settings.merge_parallel),
+    }
+    if settings.redis_url:
+        env["REDIS_URL"] = settings.redis_url
+    env.update(extra)
+    return env
+
+
+@dataclass
+class WorkerProcess:
+    """A `b24app worker` child process; its log goes to a file the test can show."""
+
+    proc: Any
+    log: Path
+
+    @classmethod
+    def start(cls, env: dict[str, str], cwd: Path, name: str = "worker") -> WorkerProcess:
+        """Start one."""
+        import subprocess
+        import sys
+
+        log = cwd / f"{name}.log"
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [str(Path(sys.executable).parent / "b24app"), "worker"],
+                env=env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        return cls(proc, log)
+
+    def kill(self) -> None:
+        """SIGKILL: no handler runs, nothing is flushed or handed back."""
+        import signal
+
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> int:
+        """SIGTERM, the way a process manager stops it; its exit code."""
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return int(self.proc.wait(timeout=40))
+        except Exception:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            raise
+
+    def output(self) -> str:
+        """What it logged so far (the tail)."""
+        return self.log.read_text(errors="replace")[-6000:]

@@ -1,103 +1,18 @@
-"""The job worker: one claimant per job across processes, state only in the database."""
+"""Jobs: cancelling, and gunicorn alone (its embedded consumer) as a complete install."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import requests
 
-from b24app import app_context, create_app
+from b24app import app_context
 from b24app.devportal import SEED_GROUPS
-from b24app.jobs.worker import Worker
-from tests.helpers import Stack, build_stack, wait_until
-
-
-def _second_process_context(stack: Stack) -> Worker:
-    """Another app process on the same database, as gunicorn's next worker would be."""
-    settings = app_context(stack.app).settings
-    other = create_app(
-        {
-            "client_id": settings.client_id,
-            "client_secret": settings.client_secret,
-            "app_url": settings.app_url,
-            "secret_key": settings.secret_key,
-            "database_url": settings.database_url,
-            "oauth_servers": settings.oauth_servers,
-            "allow_insecure": True,
-            "run_worker": False,
-        }
-    )
-    return Worker(app_context(other))
-
-
-def test_each_job_is_claimed_by_exactly_one_worker(tmp_path: Path) -> None:
-    stack = build_stack(tmp_path, run_worker=False)
-    try:
-        stack.install(1)
-        token = stack.open(1).token
-        ids = [
-            stack.api("POST", "/scans", token, {"entityTypeId": 3}).json()["id"] for _ in range(8)
-        ]
-        workers = [Worker(app_context(stack.app))] + [
-            _second_process_context(stack) for _ in range(2)
-        ]
-        ran: list[tuple[str, str]] = []
-        original = Worker.run
-
-        def recording_run(self: Worker, job):  # type: ignore[no-untyped-def]
-            ran.append((self.name, job.id))
-            original(self, job)
-
-        Worker.run = recording_run  # type: ignore[method-assign]
-        try:
-            threads = [
-                threading.Thread(target=lambda w=w: [w.run_once() for _ in range(10)])
-                for w in workers
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-        finally:
-            Worker.run = original  # type: ignore[method-assign]
-        assert sorted(job for _, job in ran) == sorted(ids)
-        for job_id in ids:
-            assert stack.db.get_job(job_id).status == "done"
-        counts = [c for c in stack.portal.calls if c["method"] == "batch"]
-        assert len(counts) == len(ids)  # no scan read the CRM twice
-    finally:
-        stack.close()
-
-
-def test_a_merge_interrupted_mid_call_is_never_called_again(tmp_path: Path) -> None:
-    stack = build_stack(tmp_path, run_worker=False)
-    try:
-        stack.install(1)
-        token = stack.open(1).token
-        job_id = stack.api(
-            "POST", "/merges", token, {"entityTypeId": 3, "groups": [[5, 6], [7, 8, 9]]}
-        ).json()["id"]
-        # A worker claimed it, recorded the intent for the first group, and died.
-        assert stack.db.claim_job(job_id, "dead-worker", stale_before=0)
-        stack.db.set_merge_item(job_id, 0, status="calling")
-        with stack.db.begin() as conn:
-            from b24app.storage.schema import jobs
-
-            conn.execute(jobs.update().where(jobs.c.id == job_id).values(heartbeat_at=0))
-        Worker(app_context(stack.app)).run_once()
-        body = stack.api("GET", f"/merges/{job_id}", token).json()
-        assert body["status"] == "done"
-        first, second = body["results"]
-        assert first["status"] == "ERROR" and first["error"]["code"] == "interrupted"
-        assert second["status"] == "SUCCESS"
-        calls = [c for c in stack.portal.calls if c["method"].lower() == "crm.entity.mergebatch"]
-        assert [c["params"]["params"]["entityIds"] for c in calls] == [[7, 8, 9]]
-    finally:
-        stack.close()
+from b24app.jobs.queue import job_queue
+from tests.helpers import build_stack, wait_until
 
 
 def test_cancel_stops_a_merge_between_groups(tmp_path: Path) -> None:
@@ -109,7 +24,7 @@ def test_cancel_stops_a_merge_between_groups(tmp_path: Path) -> None:
             "POST", "/merges", token, {"entityTypeId": 3, "groups": [[5, 6], [7, 8, 9]]}
         ).json()["id"]
         assert stack.api("POST", f"/merges/{job_id}/cancel", token).json()["status"] == "cancelled"
-        Worker(app_context(stack.app)).run_once()
+        assert job_queue(app_context(stack.app)).run_pending() == 1  # its message: a no-op
         body = stack.api("GET", f"/merges/{job_id}", token).json()
         assert body["status"] == "cancelled"
         assert body["results"] == []

@@ -331,8 +331,13 @@ def run_scan(
     beat: Beat,
     *,
     parallel: int = 1,
+    worker: str | None = None,
 ) -> None:
-    """Read the job's records (``parallel`` ranges at once), group duplicates, store them."""
+    """Read the job's records (``parallel`` ranges at once), group duplicates, store them.
+
+    A scan keeps nothing until its end, so one resumed after a crash simply starts again;
+    its result is stored only while ``worker`` still holds the job.
+    """
     entity = SCANNABLE[job.entity_type_id]
     seed = job.params.get("seedId")
     records: dict[int, Record] = {}
@@ -353,7 +358,7 @@ def run_scan(
     groups = proposed
     shared_all = [s for s in result.shared if seed is None or seed in s.entity_ids]
     shared = shared_all[:MAX_SHARED_STORED]
-    db.store_scan_results(
+    stored = db.store_scan_results(
         job.id,
         [
             {
@@ -371,7 +376,10 @@ def run_scan(
             }
             for s in shared
         ],
+        worker=worker,
     )
+    if not stored:
+        raise Cancelled
     beat(
         progress_done=len(records),
         progress_total=len(records),

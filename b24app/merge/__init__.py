@@ -1,5 +1,19 @@
 """Performing merges: the only code that changes CRM data."""
 
-from b24app.merge.perform import MergeOutcome, manual_merge_url, merge_group
+from b24app.merge.perform import (
+    GroupCheck,
+    MergeOutcome,
+    check_group,
+    checked_outcome,
+    manual_merge_url,
+    merge_group,
+)
 
-__all__ = ["MergeOutcome", "manual_merge_url", "merge_group"]
+__all__ = [
+    "GroupCheck",
+    "MergeOutcome",
+    "check_group",
+    "checked_outcome",
+    "manual_merge_url",
+    "merge_group",
+]

@@ -473,6 +473,21 @@ class Database:
                     cancel_requested=True,
                 )
             )
+            # A job that failed just now because the portal revoked our tokens as it removed
+            # the app (the event arrives after the revocation) failed for the same reason.
+            conn.execute(
+                sa.update(jobs)
+                .where(
+                    jobs.c.portal_id == portal_id,
+                    jobs.c.status == "failed",
+                    jobs.c.error_code.in_(("reauth_required", "auth_failed")),
+                    jobs.c.finished_at >= now - 60,
+                )
+                .values(
+                    error_code="portal_uninstalled",
+                    error_message="The app was removed from this Bitrix24 portal.",
+                )
+            )
             conn.execute(sa.delete(merge_claims).where(merge_claims.c.portal_id == portal_id))
             if purge:
                 job_ids = sa.select(jobs.c.id).where(jobs.c.portal_id == portal_id)
@@ -838,6 +853,7 @@ class Database:
     ) -> Job:
         """Queue a scan."""
         job_id = uuid.uuid4().hex
+        now = time.time()
         with self.engine.begin() as conn:
             conn.execute(
                 sa.insert(jobs).values(
@@ -848,7 +864,9 @@ class Database:
                     entity_type_id=entity_type_id,
                     params=params,
                     status="queued",
-                    created_at=time.time(),
+                    created_at=now,
+                    # for a queued job: when its message was last sent (see lost_queued_jobs)
+                    heartbeat_at=now,
                 )
             )
         job = self.get_job(job_id)
@@ -866,6 +884,7 @@ class Database:
     ) -> Job:
         """Queue a merge, claiming every ID it touches; raises ClaimConflict if one is held."""
         job_id = uuid.uuid4().hex
+        now = time.time()
         try:
             with self.engine.begin() as conn:
                 conn.execute(
@@ -878,7 +897,8 @@ class Database:
                         params=params or {},
                         status="queued",
                         progress_total=len(groups),
-                        created_at=time.time(),
+                        created_at=now,
+                        heartbeat_at=now,
                     )
                 )
                 conn.execute(
@@ -918,21 +938,70 @@ class Database:
             row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
         return _job(row) if row else None
 
-    def queued_job_ids(self, *, stale_before: float, limit: int = 20) -> list[str]:
-        """Jobs waiting for a worker, and running jobs whose worker stopped beating."""
+    def requeue_stale_jobs(self, *, stale_before: float) -> list[str]:
+        """Running jobs whose worker stopped beating go back to queued; the IDs this call moved.
+
+        Each move is a compare-and-swap, so of several processes looking only one re-sends
+        a job's message.
+        """
         with self.reader.connect() as conn:
-            rows = conn.execute(
-                sa.select(jobs.c.id)
-                .where(
-                    sa.or_(
-                        jobs.c.status == "queued",
-                        sa.and_(jobs.c.status == "running", jobs.c.heartbeat_at < stale_before),
+            stale = [
+                row[0]
+                for row in conn.execute(
+                    sa.select(jobs.c.id).where(
+                        jobs.c.status == "running", jobs.c.heartbeat_at < stale_before
                     )
                 )
-                .order_by(jobs.c.created_at)
-                .limit(limit)
-            ).all()
-        return [row[0] for row in rows]
+            ]
+        moved = []
+        for job_id in stale:
+            with self.engine.begin() as conn:
+                done = conn.execute(
+                    sa.update(jobs)
+                    .where(
+                        jobs.c.id == job_id,
+                        jobs.c.status == "running",
+                        jobs.c.heartbeat_at < stale_before,
+                    )
+                    .values(status="queued", claimed_by=None, heartbeat_at=time.time())
+                ).rowcount
+            if done:
+                moved.append(job_id)
+        return moved
+
+    def lost_queued_jobs(self, *, older_than: float) -> list[str]:
+        """Queued jobs whose message was sent before ``older_than``; marked as sent again now."""
+        sent = sa.func.coalesce(jobs.c.heartbeat_at, jobs.c.created_at)
+        with self.reader.connect() as conn:
+            waiting = [
+                row[0]
+                for row in conn.execute(
+                    sa.select(jobs.c.id)
+                    .where(jobs.c.status == "queued", sent < older_than)
+                    .order_by(jobs.c.created_at)
+                )
+            ]
+        resent = []
+        for job_id in waiting:
+            with self.engine.begin() as conn:
+                done = conn.execute(
+                    sa.update(jobs)
+                    .where(jobs.c.id == job_id, jobs.c.status == "queued", sent < older_than)
+                    .values(heartbeat_at=time.time())
+                ).rowcount
+            if done:
+                resent.append(job_id)
+        return resent
+
+    def release_job(self, job_id: str, worker: str) -> bool:
+        """Hand a running job back to the queue (its worker is shutting down)."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                sa.update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.claimed_by == worker, jobs.c.status == "running")
+                .values(status="queued", claimed_by=None, heartbeat_at=time.time())
+            ).rowcount
+        return bool(done)
 
     def claim_job(self, job_id: str, worker: str, *, stale_before: float) -> Job | None:
         """Take a job for this worker; exactly one claimant wins (compare-and-swap)."""
@@ -1056,9 +1125,13 @@ class Database:
         job_id: str,
         groups: Sequence[dict[str, Any]],
         shared: Sequence[dict[str, Any]],
-    ) -> None:
-        """Replace a scan's groups and shared pairs."""
+        *,
+        worker: str | None = None,
+    ) -> bool:
+        """Replace a scan's groups and shared pairs (only while ``worker`` holds the job)."""
         with self.engine.begin() as conn:
+            if worker is not None and not _holds(conn, job_id, worker):
+                return False
             conn.execute(sa.delete(scan_groups).where(scan_groups.c.job_id == job_id))
             rows = [
                 {"job_id": job_id, "kind": kind, "position": position, **item}
@@ -1067,6 +1140,7 @@ class Database:
             ]
             if rows:
                 conn.execute(sa.insert(scan_groups), rows)
+        return True
 
     def scan_results(
         self, job_id: str, kind: str, *, offset: int = 0, limit: int | None = None
@@ -1095,45 +1169,86 @@ class Database:
             ).mappings()
             return [dict(row) for row in rows]
 
-    def set_merge_item(self, job_id: str, position: int, **values: Any) -> None:
-        """Record the intent (status calling) or the result of one group.
-
-        An outcome (SUCCESS, CONFLICT, ERROR) also goes into the portal's merge history.
-        """
+    def begin_merge_call(self, job_id: str, position: int, worker: str) -> bool:
+        """Record the intent to call (pending -> calling); False when the job is not ours."""
         with self.engine.begin() as conn:
-            conn.execute(
+            if not _holds(conn, job_id, worker):
+                return False
+            done = conn.execute(
                 sa.update(merge_items)
-                .where(merge_items.c.job_id == job_id, merge_items.c.position == position)
-                .values(**values)
-            )
-            if values.get("status") in MERGE_OUTCOMES:
-                job = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
-                item = (
-                    conn.execute(
-                        sa.select(merge_items.c.entity_ids).where(
-                            merge_items.c.job_id == job_id, merge_items.c.position == position
-                        )
-                    )
-                    .mappings()
-                    .first()
+                .where(
+                    merge_items.c.job_id == job_id,
+                    merge_items.c.position == position,
+                    merge_items.c.status == "pending",
                 )
-                if job is not None and item is not None:
-                    conn.execute(
-                        sa.insert(merge_history).values(
-                            portal_id=job["portal_id"],
-                            job_id=job_id,
-                            user_id=job["user_id"],
-                            user_name=(job["params"] or {}).get("userName"),
-                            entity_type_id=job["entity_type_id"],
-                            entity_ids=list(item["entity_ids"]),
-                            kept_id=values.get("kept_id"),
-                            merged_ids=values.get("merged_ids") or [],
-                            status=values["status"],
-                            error_code=values.get("error_code"),
-                            manual_merge_url=values.get("manual_merge_url"),
-                            finished_at=values.get("finished_at") or time.time(),
-                        )
-                    )
+                .values(status="calling", called_at=time.time())
+            ).rowcount
+        return bool(done)
+
+    def reset_merge_call(self, job_id: str, position: int, worker: str) -> bool:
+        """The call never ran (or the portal shows it changed nothing): calling -> pending."""
+        with self.engine.begin() as conn:
+            if not _holds(conn, job_id, worker):
+                return False
+            done = conn.execute(
+                sa.update(merge_items)
+                .where(
+                    merge_items.c.job_id == job_id,
+                    merge_items.c.position == position,
+                    merge_items.c.status == "calling",
+                )
+                .values(status="pending", called_at=None)
+            ).rowcount
+        return bool(done)
+
+    def record_merge_outcome(
+        self, job_id: str, position: int, worker: str, status: str, **values: Any
+    ) -> bool:
+        """Record one group's outcome (calling -> SUCCESS, CONFLICT or ERROR) and its history.
+
+        Only the worker holding the job writes, and only over the intent, so an outcome is
+        recorded once whatever crashed or raced before.
+        """
+        if status not in MERGE_OUTCOMES:
+            raise ValueError(f"not a merge outcome: {status}")
+        values.setdefault("finished_at", time.time())
+        with self.engine.begin() as conn:
+            if not _holds(conn, job_id, worker):
+                return False
+            done = conn.execute(
+                sa.update(merge_items)
+                .where(
+                    merge_items.c.job_id == job_id,
+                    merge_items.c.position == position,
+                    merge_items.c.status == "calling",
+                )
+                .values(status=status, **values)
+            ).rowcount
+            if not done:
+                return False
+            job = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().one()
+            entity_ids = conn.execute(
+                sa.select(merge_items.c.entity_ids).where(
+                    merge_items.c.job_id == job_id, merge_items.c.position == position
+                )
+            ).scalar_one()
+            conn.execute(
+                sa.insert(merge_history).values(
+                    portal_id=job["portal_id"],
+                    job_id=job_id,
+                    user_id=job["user_id"],
+                    user_name=(job["params"] or {}).get("userName"),
+                    entity_type_id=job["entity_type_id"],
+                    entity_ids=list(entity_ids),
+                    kept_id=values.get("kept_id"),
+                    merged_ids=values.get("merged_ids") or [],
+                    status=status,
+                    error_code=values.get("error_code"),
+                    manual_merge_url=values.get("manual_merge_url"),
+                    finished_at=values["finished_at"],
+                )
+            )
+        return True
 
     # -- merge history -------------------------------------------------------------------
 
@@ -1292,6 +1407,16 @@ class Database:
                 ).rowcount
                 if done:
                     return answer
+
+
+def _holds(conn: Connection, job_id: str, worker: str) -> bool:
+    """Whether ``worker`` holds the job (a worker it was taken from must write nothing)."""
+    # FOR SHARE on PostgreSQL: a takeover (an UPDATE of the job row) waits for this write to end
+    # (SQLite runs one writer at a time anyway and leaves the clause out).
+    holder = conn.execute(
+        sa.select(jobs.c.claimed_by).where(jobs.c.id == job_id).with_for_update(read=True)
+    ).first()
+    return holder is not None and holder[0] == worker
 
 
 def _sqlite_writer(dbapi_connection: Any, record: Any) -> None:

@@ -20,7 +20,7 @@ class RedisRateStore:
     """Rate rows as JSON strings under ``b24app:rate:<kind>:<key values>``."""
 
     def __init__(self, url: str, *, prefix: str = "b24app:rate") -> None:
-        import redis  # optional dependency: only an install with REDIS_URL needs it
+        import redis
 
         self.redis = redis.Redis.from_url(url)
         self._watch_error = redis.WatchError

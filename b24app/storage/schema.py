@@ -118,6 +118,9 @@ merge_items = sa.Table(
     sa.Column("manual_merge_url", sa.String(1024), nullable=True),
     sa.Column("error_code", sa.String(64), nullable=True),
     sa.Column("error_message", sa.Text, nullable=True),
+    # when the intent (status calling) was recorded: a resumed job checks the group at the
+    # portal only once a call sent then can no longer be running there
+    sa.Column("called_at", sa.Float, nullable=True),
     sa.Column("finished_at", sa.Float, nullable=True),
     sa.Index("ix_b24_merge_items_job", "job_id", "position"),
 )
@@ -222,4 +225,43 @@ verified_tokens = sa.Table(
     sa.Column("expires_at", sa.Float, nullable=False),
     sa.Index("ix_b24_verified_tokens_expiry", "expires_at"),
     sa.Index("ix_b24_verified_tokens_member", "member_id"),
+)
+
+# The task queue's own storage when no REDIS_URL is set (b24app.storage.queue, a huey storage):
+# messages saying "run job X", delayed messages, huey's key/value data and its counters. The
+# job rows above stay the source of truth; a message lost or repeated here changes nothing.
+queue_tasks = sa.Table(
+    "b24_queue_tasks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("queue", sa.String(64), nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("priority", sa.Float, nullable=False, server_default="0"),
+    sa.Index("ix_b24_queue_tasks_order", "queue", "priority", "id"),
+)
+
+queue_schedule = sa.Table(
+    "b24_queue_schedule",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("queue", sa.String(64), nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("run_at", sa.Float, nullable=False),
+    sa.Index("ix_b24_queue_schedule_due", "queue", "run_at"),
+)
+
+queue_kv = sa.Table(
+    "b24_queue_kv",
+    metadata,
+    sa.Column("queue", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.LargeBinary, nullable=False),
+)
+
+queue_counters = sa.Table(
+    "b24_queue_counters",
+    metadata,
+    sa.Column("queue", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Integer, nullable=False),
 )

@@ -9,7 +9,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from b24app.context import AppContext
-from b24app.jobs.worker import ensure_worker
+from b24app.jobs.queue import ensure_worker
 from b24app.security import SessionSigner, apply_headers, script_origin
 from b24app.web.common import api_error, error_page
 
@@ -36,7 +36,7 @@ def register(app: Flask, ctx: AppContext) -> None:
 
     @app.before_request
     def _start_worker() -> None:
-        if ctx.settings.run_worker:
+        if ctx.settings.embedded_worker:
             ensure_worker(ctx)
 
     @app.errorhandler(HTTPException)

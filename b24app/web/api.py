@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from functools import wraps
@@ -13,11 +14,12 @@ import phonenumbers
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 
 from b24app.bitrix.errors import AuthFailed, BitrixError
-from b24app.jobs.worker import ensure_worker
+from b24app.jobs.queue import ensure_worker, job_queue
 from b24app.security import Session
 from b24app.storage.db import ClaimConflict, Job
 from b24app.web.common import api_error, ctx, signer
 
+log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -121,8 +123,14 @@ def _job_head(job: Job) -> dict[str, Any]:
 
 
 def _queued(job: Job) -> tuple[Response, int]:
-    if ctx().settings.run_worker:
-        ensure_worker(ctx()).wake()
+    if ctx().settings.embedded_worker:
+        ensure_worker(ctx())
+    try:
+        job_queue(ctx()).enqueue(job.id)
+    except Exception:
+        # The job row is queued all the same: a consumer sends its message again once the
+        # queue answers (b24app.jobs.queue.JobQueue.reap).
+        log.exception("job %s: could not send its queue message", job.id)
     return jsonify({"id": job.id, "status": job.status}), 202
 
 
