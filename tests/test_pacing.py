@@ -211,6 +211,7 @@ def test_a_storm_of_html_503s_is_retried_for_reads_and_never_repeats_a_merge(
                 assert check.untouched
                 assert unanswered < 100
                 limits.advance(2.0)  # the runner waits before it sends the call again
+
     groups = [ids[i : i + 2] for i in range(0, 20, 2)]
     assert [merge_once(group) for group in groups] == ["SUCCESS"] * 10
     assert unanswered > 0
