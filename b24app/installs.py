@@ -80,6 +80,26 @@ def verify_frame(ctx: AppContext, post: FramePost) -> VerifiedToken:
     return cached
 
 
+def frame_application_token(ctx: AppContext, post: FramePost, *, admin: bool | None) -> str | None:
+    """The posted APPLICATION_TOKEN when it may be stored, else None.
+
+    Every user's browser posts one, so while none is stored only a portal admin's is taken:
+    a user can't plant a token of their own and lock the portal's events out. (A different
+    one than stored never gets here: verify_frame refuses it.) ``admin``: when already known.
+    """
+    if not post.application_token:
+        return None
+    portal = ctx.db.get_portal(member_id=post.member_id)
+    if portal is not None and ctx.db.application_token_matches(portal, post.application_token):
+        return post.application_token
+    if admin is None:
+        admin = is_portal_admin(ctx, post)
+    if not admin:
+        log.info("an application_token posted by a non-admin is not stored")
+        return None
+    return post.application_token
+
+
 def confirmed_address(posted: PortalAddress, verified: VerifiedToken) -> PortalAddress:
     """The portal's address with the scheme the OAuth server reports, when it reports one.
 
@@ -109,10 +129,15 @@ def server_endpoint_to_store(ctx: AppContext, named: str | None, member_id: str)
 
 def is_portal_admin(ctx: AppContext, post: FramePost) -> bool:
     """Ask the portal, with the poster's own token, whether they administer it."""
+    return is_admin_token(ctx, post.address.client_endpoint, post.auth_id)
+
+
+def is_admin_token(ctx: AppContext, client_endpoint: str, access_token: str) -> bool:
+    """Ask the portal (at a verified address), with that token, whether its user is an admin."""
     client = RestClient(
         ctx.http,
-        post.address.client_endpoint,
-        StaticToken(post.auth_id),
+        client_endpoint,
+        StaticToken(access_token),
         timeout=ctx.settings.http_timeout,
     )
     try:
@@ -122,10 +147,16 @@ def is_portal_admin(ctx: AppContext, post: FramePost) -> bool:
 
 
 def store_frame_user(
-    ctx: AppContext, post: FramePost, verified: VerifiedToken, *, installer: bool
+    ctx: AppContext,
+    post: FramePost,
+    verified: VerifiedToken,
+    *,
+    installer: bool,
+    admin: bool | None = None,
 ) -> Portal:
     """Save (or refresh) the portal record and the opening user's tokens."""
     address = confirmed_address(post.address, verified)
+    application_token = frame_application_token(ctx, post, admin=admin)
     portal = ctx.db.upsert_portal(
         member_id=post.member_id,
         domain=address.domain,
@@ -134,7 +165,7 @@ def store_frame_user(
         server_endpoint=server_endpoint_to_store(ctx, post.server_endpoint, post.member_id),
         language=post.lang if installer else None,
         phone_region=region_for_language(post.lang) if installer else None,
-        application_token=post.application_token or None,
+        application_token=application_token,
     )
     ctx.db.store_token(
         portal_id=portal.id,
@@ -231,6 +262,10 @@ def install_from_event(ctx: AppContext, event: EventPost) -> Portal:
     server = ctx.oauth_server(event.server_endpoint)
     verified = server.verify(event.access_token, member_id=event.member_id, domain=address.domain)
     address = confirmed_address(address, verified)
+    # Any portal user holds a verifiable token; a real install callback carries the admin's.
+    if not is_admin_token(ctx, address.client_endpoint, event.access_token):
+        log.warning("security: an install callback with a non-admin's token refused")
+        raise VerificationError("installer_not_admin", 403)
     language = str(event.data.get("LANGUAGE_ID") or "").lower() or None
     portal = ctx.db.upsert_portal(
         member_id=event.member_id,
@@ -297,6 +332,16 @@ def handle_event(ctx: AppContext, event: EventPost) -> str:
         )
         # A renamed portal's events name its new domain: store it whole (scheme, REST base).
         address = confirmed_address(address, verified)
+        # Every user's token passes app.info, and every user's frame shows the application_token:
+        # only a portal admin's update may bring a different one (or the first one).
+        if ctx.db.application_token_matches(
+            portal, event.application_token
+        ) is not True and not is_admin_token(ctx, address.client_endpoint, event.access_token):
+            log.warning(
+                "security: ONAPPUPDATE with a new application_token from a non-admin ignored; "
+                "the stored one is kept"
+            )
+            return "ignored: new application_token not from an admin"
         ctx.db.update_portal(
             portal.id,
             application_token=event.application_token,

@@ -187,6 +187,7 @@ def test_get_on_frame_routes_is_a_readable_page(stack: Stack) -> None:
 def test_case12_placements_we_do_not_handle_get_a_neutral_page(
     installed: Stack, placement: str, options: dict[str, Any]
 ) -> None:
+    installed.open(1)  # the first opening stores the application_token (asking user.admin)
     calls = len(installed.portal.calls)
     opened = installed.open(1, placement, options)
     assert opened.response.status_code == 200

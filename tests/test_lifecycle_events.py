@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
+import pytest
 import requests
 
 from b24app import app_context
@@ -114,3 +116,108 @@ def test_repeated_deliveries_are_harmless(installed: Stack) -> None:
     requests.post(f"{stack.url}/events", data=flatten_params(payload), timeout=10)
     time.sleep(0.3)
     assert _state(stack) == "uninstalled"
+
+
+# -- who may set the application_token ------------------------------------------------------------
+
+
+def _app_event(stack: Stack, event: str, user_id: int, application_token: str) -> dict[str, str]:
+    """An ONAPPINSTALL/ONAPPUPDATE form as a portal user could build it with their own tokens."""
+    access, refresh = stack.emu.issue_tokens(stack.portal, user_id)
+    return flatten_params(
+        {
+            "event": event,
+            "data": {"VERSION": "9", "PREVIOUS_VERSION": "1", "LANGUAGE_ID": "en"},
+            "ts": str(int(time.time())),
+            "auth": {
+                "domain": stack.portal.domain,
+                "access_token": access.token,
+                "refresh_token": refresh.token,
+                "expires_in": "3600",
+                "server_endpoint": stack.emu.oauth_url + "/rest/",
+                "client_endpoint": stack.portal.url + "/rest/",
+                "member_id": stack.portal.member_id,
+                "application_token": application_token,
+            },
+        }
+    )
+
+
+def _admin_asked(stack: Stack, user_id: int) -> bool:
+    return any(c["method"] == "user.admin" and c["user_id"] == user_id for c in stack.portal.calls)
+
+
+def _genuine_events_still_work(stack: Stack) -> None:
+    """The admin still opens the app and the portal's own update is still accepted."""
+    assert stack.open(1).token
+    stack.portal.send_update_event("4")
+    wait_until(lambda: stack.db.get_portal(member_id=stack.portal.member_id).app_version == "4")
+
+
+def test_a_non_admin_cannot_replace_the_application_token_with_onappupdate(
+    installed: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="b24app")
+    stack = installed
+    assert stack.open(1).token  # the app learns the portal's application_token
+    real = stack.portal.application_token
+    evil = "e" * 32
+    answer = requests.post(
+        f"{stack.url}/events", data=_app_event(stack, "ONAPPUPDATE", 2, evil), timeout=10
+    )
+    assert answer.status_code == 200
+    wait_until(lambda: _admin_asked(stack, 2))
+    wait_until(lambda: any("non-admin ignored" in r.getMessage() for r in caplog.records))
+    portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert stack.db.application_token_matches(portal, real) is True
+    assert stack.db.application_token_matches(portal, evil) is False
+    assert portal.app_version != "9"  # nothing else of the forged update was taken either
+    assert evil not in caplog.text
+    _genuine_events_still_work(stack)
+
+
+@pytest.mark.parametrize("path", ["/events", "/install"])
+def test_a_non_admin_cannot_install_through_an_install_callback(
+    installed: Stack, caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="b24app")
+    stack = installed
+    assert stack.open(1).token
+    real = stack.portal.application_token
+    evil = "e" * 32
+    before = stack.db.get_installer_token(stack.db.get_portal(member_id=stack.portal.member_id).id)
+    answer = requests.post(
+        f"{stack.url}{path}", data=_app_event(stack, "ONAPPINSTALL", 2, evil), timeout=10
+    )
+    if path == "/install":
+        assert answer.status_code == 403
+        assert answer.json() == {"ok": False, "error": "installer_not_admin"}
+    else:
+        assert answer.status_code == 200
+    wait_until(lambda: any("non-admin's token refused" in r.getMessage() for r in caplog.records))
+    portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert stack.db.application_token_matches(portal, real) is True
+    assert stack.db.get_installer_token(portal.id).user_id == before.user_id == 1
+    assert stack.db.get_token(portal.id, 2) is None  # the forger's tokens were not kept
+    _genuine_events_still_work(stack)
+
+
+def test_a_non_admins_frame_does_not_plant_an_application_token(installed: Stack) -> None:
+    stack = installed
+    # Installed through the wizard, whose POST held no APPLICATION_TOKEN: none stored yet.
+    assert stack.db.get_portal(member_id=stack.portal.member_id).application_token is None
+    real = stack.portal.application_token
+    stack.portal.application_token = "e" * 32  # what user 2's own browser form could post
+    assert stack.open(2).token  # the manager may work...
+    stack.portal.application_token = real
+    portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert portal.application_token is None  # ...but plants nothing
+    assert stack.open(2).token
+    assert stack.db.get_portal(member_id=stack.portal.member_id).application_token is None
+    # The admin's opening stores the portal's real one; then events authenticate.
+    assert stack.open(1).token
+    portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert stack.db.application_token_matches(portal, real) is True
+    stack.portal.application_token = "e" * 32
+    refused = stack.open(2)
+    assert refused.response.status_code == 403 and refused.token is None

@@ -87,7 +87,7 @@ def install() -> Any:
     g.frame_origin = post.address.base_url
     if not is_portal_admin(app_ctx, post):
         return error_page(403, "installer_not_admin", post.lang)
-    portal = store_frame_user(app_ctx, post, verified, installer=True)
+    portal = store_frame_user(app_ctx, post, verified, installer=True, admin=True)
     failures = set_up_portal(app_ctx, portal, verified.user_id)
     t = strings(post.lang)
     return render_template(
