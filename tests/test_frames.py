@@ -108,13 +108,28 @@ def test_unknown_placement_gets_a_neutral_page(installed: Stack) -> None:
     assert "b24app-session" not in opened.response.text
 
 
-def test_unverifiable_token_gets_a_readable_page(installed: Stack) -> None:
+def _framable_by(response: requests.Response, origin: str) -> None:
+    """The portal at ``origin`` may show this page in its frame, and no one else may."""
+    assert "X-Frame-Options" not in response.headers
+    csp = response.headers["Content-Security-Policy"]
+    assert f"frame-ancestors {origin};" in csp
+
+
+def _framable_by_no_one(response: requests.Response) -> None:
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("path", ["/app", "/install"])
+def test_unverifiable_token_gets_a_readable_page(installed: Stack, path: str) -> None:
     fp = installed.portal.frame_post(1)
     fp.form["AUTH_ID"] = "made-up-token"
-    response = installed.frame("/app", fp)
+    response = installed.frame(path, fp)
     assert response.status_code == 401
     assert "<html" in response.text and "made-up-token" not in response.text
     assert "b24app-session" not in response.text
+    # shown inside the portal's frame, so the user reads why
+    _framable_by(response, installed.portal.url)
 
 
 def test_member_id_of_another_portal_is_refused(installed: Stack) -> None:
@@ -123,6 +138,7 @@ def test_member_id_of_another_portal_is_refused(installed: Stack) -> None:
     response = installed.frame("/app", fp)
     assert response.status_code == 403
     assert installed.db.get_portal(member_id="0123456789abcdef0123456789abcdef") is None
+    _framable_by(response, installed.portal.url)
 
 
 def test_domain_that_does_not_match_the_token_is_refused(installed: Stack) -> None:
@@ -139,6 +155,19 @@ def test_missing_fields_get_400(installed: Stack, missing: str) -> None:
     response = installed.frame("/app", fp)
     assert response.status_code == 400
     assert "<html" in response.text
+    if missing == "DOMAIN":
+        _framable_by_no_one(response)  # no portal named: no one may frame it
+    else:
+        _framable_by(response, installed.portal.url)
+
+
+def test_a_refusal_naming_a_malformed_domain_denies_framing(installed: Stack) -> None:
+    fp = installed.portal.frame_post(1)
+    fp.query["DOMAIN"] = "evil.example.com; script-src *"
+    response = installed.frame("/app", fp)
+    assert response.status_code == 400
+    _framable_by_no_one(response)
+    assert "script-src *" not in response.headers["Content-Security-Policy"]
 
 
 def test_wrong_application_token_is_refused(installed: Stack) -> None:
