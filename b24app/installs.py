@@ -167,6 +167,9 @@ def store_frame_user(
         phone_region=region_for_language(post.lang) if installer else None,
         application_token=application_token,
     )
+    if installer and verified.version:
+        # CASE-08: an update reopens the wizard and may send no event; app.info names it
+        ctx.db.update_portal(portal.id, app_version=verified.version)
     ctx.db.store_token(
         portal_id=portal.id,
         user_id=verified.user_id,
@@ -277,7 +280,7 @@ def install_from_event(ctx: AppContext, event: EventPost) -> Portal:
         phone_region=region_for_language(language),
         application_token=event.application_token,
     )
-    version = str(event.data.get("VERSION") or "") or None
+    version = verified.version or str(event.data.get("VERSION") or "")[:32] or None
     if version:
         ctx.db.update_portal(portal.id, app_version=version)
     ctx.db.store_token(
@@ -349,7 +352,8 @@ def handle_event(ctx: AppContext, event: EventPost) -> str:
             scheme=address.scheme,
             client_endpoint=address.client_endpoint,
             server_endpoint=server_endpoint_to_store(ctx, event.server_endpoint, portal.member_id),
-            app_version=str(event.data.get("VERSION") or "") or portal.app_version,
+            # what the OAuth server says is installed, not what the form claims
+            app_version=verified.version or portal.app_version,
         )
         # A new version may serve more placements: bind what is missing, as the admin.
         installer = ctx.db.get_installer_token(portal.id)

@@ -121,7 +121,9 @@ def test_repeated_deliveries_are_harmless(installed: Stack) -> None:
 # -- who may set the application_token ------------------------------------------------------------
 
 
-def _app_event(stack: Stack, event: str, user_id: int, application_token: str) -> dict[str, str]:
+def _app_event(
+    stack: Stack, event: str, user_id: int, application_token: str
+) -> list[tuple[str, str]]:
     """An ONAPPINSTALL/ONAPPUPDATE form as a portal user could build it with their own tokens."""
     access, refresh = stack.emu.issue_tokens(stack.portal, user_id)
     return flatten_params(
@@ -221,3 +223,23 @@ def test_a_non_admins_frame_does_not_plant_an_application_token(installed: Stack
     stack.portal.application_token = "e" * 32
     refused = stack.open(2)
     assert refused.response.status_code == 403 and refused.token is None
+
+
+def test_case08_the_wizard_reopened_by_an_update_stores_the_version_app_info_names(
+    installed: Stack,
+) -> None:
+    stack = installed
+    stack.portal.app_version = "2"  # version 2 rolled out; a wizard-mode app gets no event
+    assert 'data-state="ok"' in stack.install(1).text
+    portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert (portal.state, portal.app_version) == ("installed", "2")
+
+
+def test_an_update_stores_the_version_app_info_names_not_the_forms(installed: Stack) -> None:
+    stack = installed
+    assert stack.open(1).token
+    stack.portal.app_version = "3"
+    form = _app_event(stack, "ONAPPUPDATE", 1, stack.portal.application_token)
+    assert dict(form)["data[VERSION]"] == "9"
+    assert requests.post(f"{stack.url}/events", data=form, timeout=10).status_code == 200
+    wait_until(lambda: stack.db.get_portal(member_id=stack.portal.member_id).app_version == "3")
