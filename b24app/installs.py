@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -61,6 +62,9 @@ PLACEMENTS = tuple(
     )
 )
 EVENTS = ("ONAPPUNINSTALL", "ONAPPUPDATE")
+REPEATED = "ignored: repeated delivery"
+# Claims an event's one turn to be acted on: False when it repeats one already acted on.
+FirstDelivery = Callable[[], bool]
 
 
 def verify_frame(ctx: AppContext, post: FramePost) -> VerifiedToken:
@@ -253,8 +257,17 @@ def _bind_events(client: RestClient, handler: str) -> None:
                 raise
 
 
-def install_from_event(ctx: AppContext, event: EventPost) -> Portal:
-    """The server-to-server install (ONAPPINSTALL shape): verify, store, set up."""
+def _always_first() -> bool:
+    return True
+
+
+def install_from_event(
+    ctx: AppContext, event: EventPost, first_delivery: FirstDelivery = _always_first
+) -> Portal | None:
+    """The server-to-server install (ONAPPINSTALL shape): verify, store, set up.
+
+    None when, verified, it turns out to repeat a delivery already acted on.
+    """
     if not event.access_token or not event.refresh_token:
         raise VerificationError("missing_tokens", 400)
     address = portal_address(
@@ -269,6 +282,8 @@ def install_from_event(ctx: AppContext, event: EventPost) -> Portal:
     if not is_admin_token(ctx, address.client_endpoint, event.access_token):
         log.warning("security: an install callback with a non-admin's token refused")
         raise VerificationError("installer_not_admin", 403)
+    if not first_delivery():
+        return None
     language = str(event.data.get("LANGUAGE_ID") or "").lower() or None
     portal = ctx.db.upsert_portal(
         member_id=event.member_id,
@@ -314,10 +329,17 @@ def uninstall_confirmed(ctx: AppContext, portal: Portal) -> bool:
     return isinstance(info, dict) and info.get("INSTALLED") is False
 
 
-def handle_event(ctx: AppContext, event: EventPost) -> str:
-    """Act on a verified event; returns what was done (for the log, never a secret)."""
+def handle_event(
+    ctx: AppContext, event: EventPost, first_delivery: FirstDelivery = _always_first
+) -> str:
+    """Act on a verified event; returns what was done (for the log, never a secret).
+
+    ``first_delivery`` is asked only once the event has verified, right before acting: a
+    forged copy can't use up the genuine delivery's turn, and a repeat is dropped.
+    """
     if event.event == "ONAPPINSTALL":
-        install_from_event(ctx, event)
+        if install_from_event(ctx, event, first_delivery) is None:
+            return REPEATED
         return "installed"
     portal = ctx.db.get_portal(member_id=event.member_id)
     if portal is None:
@@ -345,6 +367,8 @@ def handle_event(ctx: AppContext, event: EventPost) -> str:
                 "the stored one is kept"
             )
             return "ignored: new application_token not from an admin"
+        if not first_delivery():
+            return REPEATED
         ctx.db.update_portal(
             portal.id,
             application_token=event.application_token,
@@ -370,8 +394,12 @@ def handle_event(ctx: AppContext, event: EventPost) -> str:
         if not uninstall_confirmed(ctx, portal):
             log.warning("security: ONAPPUNINSTALL ignored: the portal still accepts the app")
             return "ignored: portal still has the app installed"
+        if not first_delivery():
+            return REPEATED
         purge = str(event.data.get("CLEAN") or "0").strip() == "1"
         ctx.db.uninstall_portal(portal.id, purge=purge)
         ctx.verifications.forget_portal(portal.member_id)
         return "uninstalled"
+    if not first_delivery():
+        return REPEATED
     return "ignored: unhandled event"

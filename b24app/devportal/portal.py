@@ -91,6 +91,8 @@ class Portal:
         self.lost_params: dict[str, set[str]] = {}
         # Page sizes a method clamps to, where it is not Bitrix24's fixed 50 (CASE-21).
         self.page_sizes: dict[str, int] = {}
+        # Seconds a method takes before it answers, whatever the answer (a slow portal).
+        self.delays: dict[str, float] = {}
         self.page_visits: list[str] = []
         self.limits = Limits(enabled=limits)
         self.installed = False
@@ -488,6 +490,9 @@ class Portal:
             )
         if method.endswith(".json"):
             method = method[: -len(".json")]
+        delay = self.delays.get(method.strip().lower(), 0.0)
+        if delay > 0:
+            time.sleep(delay)
         try:
             with self.emu.lock:
                 self.limits.admit_request()

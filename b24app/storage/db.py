@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from b24app.storage.schema import (
     alarms,
+    event_deliveries,
     jobs,
     merge_claims,
     merge_history,
@@ -459,6 +460,32 @@ class Database:
                 .where(portals.c.id == portal_id)
                 .values(state="uninstalled", application_token=None, updated_at=now)
             )
+
+    # -- event deliveries ------------------------------------------------------------------
+
+    def claim_event_delivery(
+        self, *, member_id: str, event: str, entity_id: str, ts: str, keep_for: float = 172_800
+    ) -> bool:
+        """True for the first claim of this delivery in any process; False for a repeat."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.delete(event_deliveries).where(event_deliveries.c.received_at < now - keep_for)
+            )
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        sa.insert(event_deliveries).values(
+                            member_id=member_id,
+                            event=event,
+                            entity_id=entity_id,
+                            ts=ts,
+                            received_at=now,
+                        )
+                    )
+            except IntegrityError:
+                return False
+        return True
 
     # -- verified frame tokens -------------------------------------------------------------
 

@@ -223,3 +223,16 @@ verified_tokens = sa.Table(
     sa.Index("ix_b24_verified_tokens_expiry", "expires_at"),
     sa.Index("ix_b24_verified_tokens_member", "member_id"),
 )
+
+# Events the app acted on, one row per (member, event, record, ts): the primary key makes a
+# repeated delivery's claim fail in every process. Kept two days (retries last up to one).
+event_deliveries = sa.Table(
+    "b24_event_deliveries",
+    metadata,
+    sa.Column("member_id", sa.String(64), primary_key=True),
+    sa.Column("event", sa.String(64), primary_key=True),
+    sa.Column("entity_id", sa.String(64), primary_key=True),  # data[FIELDS][ID], "" if none
+    sa.Column("ts", sa.String(32), primary_key=True),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Index("ix_b24_event_deliveries_received", "received_at"),
+)
