@@ -12,7 +12,7 @@ from b24app import app_context
 from b24app.devportal.params import flatten_params
 from b24app.installs import PLACEMENTS
 from b24app.jobs.worker import mark_stale_installs
-from tests.helpers import Stack, wait_until
+from tests.helpers import Stack, app_event_form, wait_until
 
 
 def _state(stack: Stack) -> str:
@@ -121,30 +121,6 @@ def test_repeated_deliveries_are_harmless(installed: Stack) -> None:
 # -- who may set the application_token ------------------------------------------------------------
 
 
-def _app_event(
-    stack: Stack, event: str, user_id: int, application_token: str
-) -> list[tuple[str, str]]:
-    """An ONAPPINSTALL/ONAPPUPDATE form as a portal user could build it with their own tokens."""
-    access, refresh = stack.emu.issue_tokens(stack.portal, user_id)
-    return flatten_params(
-        {
-            "event": event,
-            "data": {"VERSION": "9", "PREVIOUS_VERSION": "1", "LANGUAGE_ID": "en"},
-            "ts": str(int(time.time())),
-            "auth": {
-                "domain": stack.portal.domain,
-                "access_token": access.token,
-                "refresh_token": refresh.token,
-                "expires_in": "3600",
-                "server_endpoint": stack.emu.oauth_url + "/rest/",
-                "client_endpoint": stack.portal.url + "/rest/",
-                "member_id": stack.portal.member_id,
-                "application_token": application_token,
-            },
-        }
-    )
-
-
 def _admin_asked(stack: Stack, user_id: int) -> bool:
     return any(c["method"] == "user.admin" and c["user_id"] == user_id for c in stack.portal.calls)
 
@@ -165,7 +141,7 @@ def test_a_non_admin_cannot_replace_the_application_token_with_onappupdate(
     real = stack.portal.application_token
     evil = "e" * 32
     answer = requests.post(
-        f"{stack.url}/events", data=_app_event(stack, "ONAPPUPDATE", 2, evil), timeout=10
+        f"{stack.url}/events", data=app_event_form(stack, "ONAPPUPDATE", 2, evil), timeout=10
     )
     assert answer.status_code == 200
     wait_until(lambda: _admin_asked(stack, 2))
@@ -189,7 +165,7 @@ def test_a_non_admin_cannot_install_through_an_install_callback(
     evil = "e" * 32
     before = stack.db.get_installer_token(stack.db.get_portal(member_id=stack.portal.member_id).id)
     answer = requests.post(
-        f"{stack.url}{path}", data=_app_event(stack, "ONAPPINSTALL", 2, evil), timeout=10
+        f"{stack.url}{path}", data=app_event_form(stack, "ONAPPINSTALL", 2, evil), timeout=10
     )
     if path == "/install":
         assert answer.status_code == 403
@@ -239,7 +215,7 @@ def test_an_update_stores_the_version_app_info_names_not_the_forms(installed: St
     stack = installed
     assert stack.open(1).token
     stack.portal.app_version = "3"
-    form = _app_event(stack, "ONAPPUPDATE", 1, stack.portal.application_token)
+    form = app_event_form(stack, "ONAPPUPDATE", 1, stack.portal.application_token)
     assert dict(form)["data[VERSION]"] == "9"
     assert requests.post(f"{stack.url}/events", data=form, timeout=10).status_code == 200
     wait_until(lambda: stack.db.get_portal(member_id=stack.portal.member_id).app_version == "3")
