@@ -122,6 +122,7 @@ class AppContext:
             origin,
             self.settings.client_id,
             self.settings.client_secret,
+            timeout=min(15.0, self.settings.http_timeout),
             session=self.http,
         )
 

@@ -312,3 +312,59 @@ def test_case03_token_answers_are_read_tolerantly(
     assert grant.client_endpoint == "https://portal-a.bitrix24.com/rest/"
     assert grant.access_token == "AT_2" and grant.refresh_token == "RT_2"
     assert not hasattr(grant, "domain")  # the OAuth server's name is not a portal domain
+
+
+def test_a_slow_flaky_grant_keeps_its_lease_so_no_second_refresher_gets_in(
+    db: Database, oauth: ScriptedOAuth
+) -> None:
+    """Three tries with backoff outlast one lease; it is renewed before each try."""
+    portal = _portal(db)
+    seen: list[tuple[bool, bool]] = []
+
+    def slow(status: int) -> Callable[[dict[str, str]], Reply]:
+        def reply(_params: dict[str, str]) -> Reply:
+            time.sleep(0.45)
+            pair = db.get_token(portal.id, 1)
+            with db.reader.connect() as conn:
+                until = conn.exec_driver_sql("SELECT lock_until FROM b24_tokens").scalar()
+            live = until is not None and until > time.time()
+            # another process's refresher, meeting the expired pair now
+            intruder = db.take_refresh_lease(
+                portal.id, 1, version=pair.version, owner="other-process", seconds=5
+            )
+            seen.append((live, intruder))
+            if status == 200:
+                return 200, "application/json", json.dumps(_grant())
+            return status, "text/html", "<html>busy</html>"
+
+        return reply
+
+    oauth.replies.extend([slow(503), slow(503), slow(200)])
+    tokens = _tokens(db, oauth, portal, timeout=0.5)
+    tokens.sleep = time.sleep  # real backoff: 0.5 s, then 1 s
+    assert tokens.lease_seconds < 0.45 * 3 + 1.5  # the whole grant outlasts one lease
+    assert tokens.access_token() == "AT_2"
+    assert seen == [(True, False)] * 3
+    assert db.get_token(portal.id, 1).version == 2
+
+
+def test_an_invalid_grant_never_marks_a_pair_stored_meanwhile(
+    db: Database, oauth: ScriptedOAuth
+) -> None:
+    portal = _portal(db)
+
+    def reopened_then_refused(_params: dict[str, str]) -> Reply:
+        # the user reopens the app (a fresh pair) while our refresh token is being refused
+        db.store_token(
+            portal_id=portal.id,
+            user_id=1,
+            access_token="AT_FRAME",
+            refresh_token="RT_FRAME",
+            expires_at=time.time() + 3600,
+        )
+        return 400, "application/json", json.dumps({"error": "invalid_grant"})
+
+    oauth.replies.append(reopened_then_refused)
+    assert _tokens(db, oauth, portal).access_token() == "AT_FRAME"
+    pair = db.get_token(portal.id, 1)
+    assert (pair.access_token, pair.status) == ("AT_FRAME", "active")

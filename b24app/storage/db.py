@@ -807,6 +807,23 @@ class Database:
             )
         return result.rowcount == 1
 
+    def renew_refresh_lease(
+        self, portal_id: int, user_id: int, *, version: int, owner: str, seconds: float
+    ) -> bool:
+        """Extend a lease we hold on a pair at ``version``; False if it is no longer ours."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sa.update(tokens)
+                .where(
+                    tokens.c.portal_id == portal_id,
+                    tokens.c.user_id == user_id,
+                    tokens.c.version == version,
+                    tokens.c.lock_owner == owner,
+                )
+                .values(lock_until=time.time() + seconds)
+            )
+        return result.rowcount == 1
+
     def release_refresh_lease(self, portal_id: int, user_id: int, owner: str) -> None:
         """Give a lease back without a new pair (the refresh failed)."""
         with self.engine.begin() as conn:
@@ -820,14 +837,19 @@ class Database:
                 .values(lock_owner=None, lock_until=None)
             )
 
-    def set_token_status(self, portal_id: int, user_id: int, status: str) -> None:
-        """Mark a pair (e.g. reauth_required)."""
+    def set_token_status(
+        self, portal_id: int, user_id: int, status: str, *, expected_version: int | None = None
+    ) -> bool:
+        """Mark a pair (e.g. reauth_required); with ``expected_version``, only that version of
+        it (a newer pair stored meanwhile is left alone). True when a row was marked."""
+        query = sa.update(tokens).where(
+            tokens.c.portal_id == portal_id, tokens.c.user_id == user_id
+        )
+        if expected_version is not None:
+            query = query.where(tokens.c.version == expected_version)
         with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(tokens)
-                .where(tokens.c.portal_id == portal_id, tokens.c.user_id == user_id)
-                .values(status=status, updated_at=time.time())
-            )
+            result = conn.execute(query.values(status=status, updated_at=time.time()))
+        return result.rowcount == 1
 
     # -- jobs ----------------------------------------------------------------------------
 
