@@ -53,6 +53,9 @@ class DevPortal:
         self.oauth_log: list[dict[str, Any]] = []
         # Every app.info asked of the OAuth server: the member it was about, or None.
         self.app_info_log: list[str | None] = []
+        # A script for the next token grants, one step each: (seconds to wait, then an HTML
+        # error page with this status, or None to answer normally). A slow, flaky OAuth server.
+        self.grant_script: list[tuple[float, int | None]] = []
         self.portals: list[Portal] = []
         self.host = "127.0.0.1"
         self._oauth_server: ServerThread | None = None
@@ -178,6 +181,27 @@ class DevPortal:
                 {"error": "invalid_request", "error_description": str(exc)}, 400, request
             )
         if path == "/oauth/token":
+            with self.lock:
+                step = self.grant_script.pop(0) if self.grant_script else None
+            if step is not None:
+                time.sleep(step[0])
+                if step[1] is not None:
+                    with self.lock:
+                        self.oauth_log.append(
+                            {
+                                "grant_type": str(params.get("grant_type", "")),
+                                "client_id": str(params.get("client_id", "")),
+                                "ok": False,
+                                "error": f"scripted {step[1]}",
+                                "member_id": None,
+                                "user_id": None,
+                            }
+                        )
+                    return Response(
+                        "<html><body>Service temporarily unavailable</body></html>",
+                        status=step[1],
+                        mimetype="text/html",
+                    )
             status, body = self._token(params)
             return json_response(body, status, request)
         if path in ("/rest/app.info", "/rest/app.info.json"):

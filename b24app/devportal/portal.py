@@ -87,6 +87,8 @@ class Portal:
         self.placements: list[dict[str, Any]] = []
         self.event_handlers: list[dict[str, Any]] = []
         self.calls: list[dict[str, Any]] = []
+        # Calls refused before they ran because of their token: {"method", "status", "error"}.
+        self.rejected: list[dict[str, Any]] = []
         # Parameters the portal never sees, per method: what a GET with a JSON body loses (CASE-14).
         self.lost_params: dict[str, set[str]] = {}
         # Page sizes a method clamps to, where it is not Bitrix24's fixed 50 (CASE-21).
@@ -496,7 +498,14 @@ class Portal:
         try:
             with self.emu.lock:
                 self.limits.admit_request()
-            user = self.authenticate(params)
+            try:
+                user = self.authenticate(params)
+            except RestError as exc:
+                with self.emu.lock:
+                    self.rejected.append(
+                        {"method": method.strip().lower(), "status": exc.status, "error": exc.error}
+                    )
+                raise
             outcome, timing = self.execute(method, params, user, via_batch=False)
         except RestError as exc:
             return json_response(exc.body(), exc.status, request)
