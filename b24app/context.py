@@ -134,6 +134,7 @@ class AppContext:
             portal,
             user_id,
             guard=self.credential_guard,
+            allow_insecure=self.settings.allow_insecure,
         )
 
     def rest(self, portal: Portal, user_id: int) -> RestClient:

@@ -124,3 +124,24 @@ def test_a_state_of_one_portal_cannot_complete_another(installed: Stack, user: s
 
 def test_reauthorize_needs_a_session(installed: Stack) -> None:
     assert installed.api("POST", "/reauthorize", None).status_code == 401
+
+
+def test_a_code_flow_completed_by_another_user_stores_nothing(installed: Stack) -> None:
+    opened = installed.open(2)
+    assert opened.token
+    portal = installed.db.get_portal(member_id=installed.portal.member_id)
+    installed.db.set_token_status(portal.id, 2, "reauth_required")
+    before = installed.db.get_token(portal.id, 2)
+    answer = installed.api("POST", "/reauthorize", opened.token)
+    # user 3 is the one logged in to the portal in this browser
+    redirect = requests.get(
+        answer.json()["authorizeUrl"],
+        cookies={"b24emu_user": "3"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    page = requests.get(redirect.headers["Location"], timeout=10)
+    assert page.status_code == 409
+    assert "another Bitrix24 user" in page.text
+    assert installed.db.get_token(portal.id, 2) == before
+    assert installed.db.get_token(portal.id, 3) is None

@@ -368,3 +368,40 @@ def test_an_invalid_grant_never_marks_a_pair_stored_meanwhile(
     assert _tokens(db, oauth, portal).access_token() == "AT_FRAME"
     pair = db.get_token(portal.id, 1)
     assert (pair.access_token, pair.status) == ("AT_FRAME", "active")
+
+
+def test_case03_a_token_answer_for_another_user_is_never_stored(
+    db: Database, oauth: ScriptedOAuth, caplog: pytest.LogCaptureFixture
+) -> None:
+    portal = _portal(db)
+    oauth.json(_grant(user_id=67))  # the pair is user 1's; the answer says user 67
+    with pytest.raises(AuthFailed) as failure:
+        _tokens(db, oauth, portal).access_token()
+    assert failure.value.code == "user_mismatch"
+    pair = db.get_token(portal.id, 1)
+    assert (pair.access_token, pair.status) == ("AT_1", "reauth_required")
+    assert "AT_2" not in caplog.text and any("security" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("member_id", "client_endpoint", "stored"),
+    [
+        ("MEMBER_A", "https://portal-b.bitrix24.example/rest/", "portal-b.bitrix24.example"),
+        ("", "https://portal-b.bitrix24.example/rest/", "member_a.bitrix24.example"),
+        ("MEMBER_A", "http://portal-b.bitrix24.example/rest/", "member_a.bitrix24.example"),
+        ("MEMBER_A", "https://127.0.0.1/rest/", "member_a.bitrix24.example"),
+        ("MEMBER_A", "https://portal-b.bitrix24.example/evil/", "member_a.bitrix24.example"),
+        ("MEMBER_A", "javascript:alert(1)", "member_a.bitrix24.example"),
+    ],
+)
+def test_case03_the_rest_base_a_token_answer_names_is_stored_when_usable(
+    db: Database, oauth: ScriptedOAuth, member_id: str, client_endpoint: str, stored: str
+) -> None:
+    portal = _portal(db)
+    grant = _grant(client_endpoint=client_endpoint)
+    grant["member_id"] = member_id
+    oauth.json(grant)
+    assert _tokens(db, oauth, portal).access_token() == "AT_2"
+    after = db.get_portal(portal_id=portal.id)
+    assert after.domain == stored
+    assert after.client_endpoint == f"https://{stored}/rest/"

@@ -19,6 +19,7 @@ from b24app.bitrix.errors import (
     TransientError,
 )
 from b24app.bitrix.oauth import OAuthServer, TokenGrant
+from b24app.bitrix.relocation import adopt_reported_endpoint
 from b24app.storage.db import Database, Portal, TokenPair
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,9 @@ class UserTokens:
         guard: CredentialGuard | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        allow_insecure: bool = False,
     ) -> None:
+        self.allow_insecure = allow_insecure
         self.db = db
         self.oauth = oauth
         self.portal = portal
@@ -239,6 +242,18 @@ class UserTokens:
                 self.portal.member_id,
             )
             raise AuthFailed("member_mismatch", "the OAuth server answered for another portal")
+        if grant.user_id is not None and grant.user_id != self.user_id:
+            # Another user's pair must never act as this one; ours was spent on the request.
+            self.db.release_refresh_lease(self.portal.id, self.user_id, self.owner)
+            self.db.set_token_status(
+                self.portal.id, self.user_id, "reauth_required", expected_version=pair.version
+            )
+            log.error(
+                "security: token answer for another user rejected (portal=%s user=%s)",
+                self.portal.member_id,
+                self.user_id,
+            )
+            raise AuthFailed("user_mismatch", "the OAuth server answered for another user")
         if not self.db.swap_token(
             portal_id=self.portal.id,
             user_id=self.user_id,
@@ -249,6 +264,11 @@ class UserTokens:
         ):
             # A newer pair was stored meanwhile (the user reopened the app); it wins.
             return self._stored().access_token
+        if grant.member_id == self.portal.member_id and grant.client_endpoint:
+            # CASE-03: the trusted server's answer names the portal's REST base
+            adopt_reported_endpoint(
+                self.db, self.portal, grant.client_endpoint, allow_insecure=self.allow_insecure
+            )
         return grant.access_token
 
 
