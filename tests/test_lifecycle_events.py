@@ -12,6 +12,7 @@ from b24app import app_context
 from b24app.devportal.params import flatten_params
 from b24app.installs import PLACEMENTS
 from b24app.jobs.worker import mark_stale_installs
+from b24app.web.events import wait_for_events
 from tests.helpers import Stack, app_event_form, wait_until
 
 
@@ -219,3 +220,62 @@ def test_an_update_stores_the_version_app_info_names_not_the_forms(installed: St
     assert dict(form)["data[VERSION]"] == "9"
     assert requests.post(f"{stack.url}/events", data=form, timeout=10).status_code == 200
     wait_until(lambda: stack.db.get_portal(member_id=stack.portal.member_id).app_version == "3")
+
+
+# -- the remaining transitions ---------------------------------------------------------------------
+
+
+def test_events_for_an_unknown_member_change_nothing(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="b24app")
+    # The portal exists and its tokens verify, but it never installed the app here.
+    token = "c" * 32
+    for event in ("ONAPPUPDATE", "ONAPPUNINSTALL", "ONCRMCONTACTUPDATE"):
+        form = app_event_form(stack, event, 1, token)
+        assert requests.post(f"{stack.url}/events", data=form, timeout=10).status_code == 200
+    assert wait_for_events()
+    assert stack.db.get_portal(member_id=stack.portal.member_id) is None
+    assert caplog.text.count("ignored: unknown member") == 3
+    assert stack.portal.calls == []  # and nothing was asked of the portal
+
+
+def test_onappinstall_through_events_installs_a_new_portal(stack: Stack) -> None:
+    stack.portal.installed = True  # the portal installed the app and tells it so
+    stack.portal.application_token = "d" * 32
+    data = {"VERSION": "1", "ACTIVE": "Y", "INSTALLED": "Y", "LANGUAGE_ID": "de"}
+    form = app_event_form(stack, "ONAPPINSTALL", 1, "d" * 32, data)
+    assert requests.post(f"{stack.url}/events", data=form, timeout=10).status_code == 200
+    assert wait_for_events()
+    portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert (portal.state, portal.phone_region, portal.app_version) == ("installed", "DE", "1")
+    assert stack.db.application_token_matches(portal, "d" * 32) is True
+    assert stack.db.get_installer_token(portal.id).user_id == 1
+    assert len(stack.portal.placements) == len(PLACEMENTS)
+    assert stack.open(2).token  # and the app opens for everyone
+
+
+def test_uninstalled_then_reinstalled_reuses_the_record(installed: Stack) -> None:
+    stack = installed
+    token = stack.open(1).token
+    assert token
+    scan = stack.scan(token, 3)
+    portal_id = stack.db.get_portal(member_id=stack.portal.member_id).id
+    stack.portal.uninstall(clean=False)
+    wait_until(lambda: _state(stack) == "uninstalled")
+    assert stack.open(1).response.status_code == 410
+    # the admin installs the app again: same record, fresh tokens and application_token
+    assert 'data-state="ok"' in stack.install(1).text
+    portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert (portal.id, portal.state) == (portal_id, "installed")
+    assert stack.db.get_token(portal.id, 1) is not None
+    reopened = stack.open(1)
+    assert reopened.token
+    assert stack.db.application_token_matches(
+        stack.db.get_portal(member_id=stack.portal.member_id), stack.portal.application_token
+    )
+    # kept without CLEAN: the earlier scan is still the user's
+    assert stack.api("GET", f"/scans/{scan['id']}", reopened.token).status_code == 200
+    assert stack.scan(reopened.token, 3)["status"] == "done"
+    with stack.db.reader.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM b24_portals").scalar() == 1

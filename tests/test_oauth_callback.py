@@ -145,3 +145,19 @@ def test_a_code_flow_completed_by_another_user_stores_nothing(installed: Stack) 
     assert "another Bitrix24 user" in page.text
     assert installed.db.get_token(portal.id, 2) == before
     assert installed.db.get_token(portal.id, 3) is None
+
+
+def test_an_expired_state_is_refused_and_keeps_tokens(
+    installed: Stack, user: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from b24app.web import oauth
+
+    monkeypatch.setattr(oauth, "STATE_TTL", 0.0)  # every state issued now is already expired
+    portal = installed.db.get_portal(member_id=installed.portal.member_id)
+    before = installed.db.get_token(portal.id, 1)
+    callback = _authorize(installed, user)
+    page = requests.get(callback, timeout=10)
+    assert page.status_code == 409
+    assert "re-authorise" in page.text
+    assert _grants(installed) == []  # the code was never sent anywhere
+    assert installed.db.get_token(portal.id, 1) == before
