@@ -161,3 +161,23 @@ def test_an_expired_state_is_refused_and_keeps_tokens(
     assert "re-authorise" in page.text
     assert _grants(installed) == []  # the code was never sent anywhere
     assert installed.db.get_token(portal.id, 1) == before
+
+
+def test_case02_the_exchange_goes_to_the_trusted_server_server_domain_names(
+    installed: Stack, user: str
+) -> None:
+    """Two trusted servers (the emulator's, under two names): the callback names the second."""
+    from b24app import app_context
+
+    default = installed.emu.oauth_url
+    second = default.replace("127.0.0.1", "localhost")
+    settings = app_context(installed.app).settings
+    object.__setattr__(settings, "oauth_servers", (default, second))
+    callback = _authorize(installed, user)
+    parts = urlsplit(callback)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    query["server_domain"] = urlsplit(second).netloc
+    page = requests.get(f"{callback.split('?', 1)[0]}?{urlencode(query)}", timeout=10)
+    assert page.status_code == 200, page.text
+    grants = _grants(installed)
+    assert [(g["host"], g["ok"]) for g in grants] == [(urlsplit(second).netloc, True)]

@@ -202,17 +202,18 @@ class DevPortal:
                         status=step[1],
                         mimetype="text/html",
                     )
-            status, body = self._token(params)
+            status, body = self._token(params, host=request.host)
             return json_response(body, status, request)
         if path in ("/rest/app.info", "/rest/app.info.json"):
             status, body = self._app_info(params)
             return json_response(body, status, request)
         return json_response({"error": "NOT_FOUND", "error_description": "Not found"}, 404, request)
 
-    def _token(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _token(self, params: dict[str, Any], *, host: str = "") -> tuple[int, dict[str, Any]]:
         grant_type = str(params.get("grant_type", ""))
         client_id = str(params.get("client_id", ""))
         entry: dict[str, Any] = {
+            "host": host,  # the name the OAuth server was reached by
             "grant_type": grant_type,
             "client_id": client_id,
             "ok": False,
