@@ -279,3 +279,24 @@ def test_uninstalled_then_reinstalled_reuses_the_record(installed: Stack) -> Non
     assert stack.scan(reopened.token, 3)["status"] == "done"
     with stack.db.reader.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM b24_portals").scalar() == 1
+
+
+def test_case07_a_reinstall_is_timed_from_when_it_began_not_from_the_first_install(
+    installed: Stack,
+) -> None:
+    stack = installed
+    ctx = app_context(stack.app)
+    settings = ctx.settings
+    assert stack.open(1).token  # the app learns the application_token the uninstall carries
+    stack.portal.uninstall(clean=False)
+    wait_until(lambda: _state(stack) == "uninstalled")
+    time.sleep(0.3)  # the record is older than the TTL below
+    # reinstalled without the placement scope: set-up fails, the portal stays "new"
+    stack.emu.register_app(settings.client_id, settings.client_secret, stack.url, scope="crm")
+    stack.install(1)
+    assert _state(stack) == "new"
+    object.__setattr__(settings, "install_ttl", 0.25)
+    assert mark_stale_installs(ctx) == []  # the reinstall only just began
+    time.sleep(0.3)
+    assert mark_stale_installs(ctx) == [stack.portal.member_id]
+    assert _state(stack) == "need_reinstall"

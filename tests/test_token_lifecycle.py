@@ -405,3 +405,19 @@ def test_case03_the_rest_base_a_token_answer_names_is_stored_when_usable(
     after = db.get_portal(portal_id=portal.id)
     assert after.domain == stored
     assert after.client_endpoint == f"https://{stored}/rest/"
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [({"member_id": "x" * 32}, "member_mismatch"), ({"user_id": 3}, "user_mismatch")],
+)
+def test_a_token_answer_for_someone_else_has_its_own_api_code(
+    installed: Any, changes: dict[str, Any], code: str
+) -> None:
+    stack = installed
+    token = stack.open(1).token
+    stack.emu.expire_access_tokens(stack.portal, 1)
+    stack.emu.grant_answer_changes = changes
+    answer = stack.api("PUT", "/settings", token, {"phoneCountry": "DE"})
+    assert answer.status_code == 409
+    assert answer.json()["error"]["code"] == code

@@ -56,6 +56,8 @@ class DevPortal:
         # A script for the next token grants, one step each: (seconds to wait, then an HTML
         # error page with this status, or None to answer normally). A slow, flaky OAuth server.
         self.grant_script: list[tuple[float, int | None]] = []
+        # Fields laid over every successful token answer (a misbehaving OAuth server).
+        self.grant_answer_changes: dict[str, Any] = {}
         self.portals: list[Portal] = []
         self.host = "127.0.0.1"
         self._oauth_server: ServerThread | None = None
@@ -276,6 +278,7 @@ class DevPortal:
         if with_user:
             body["expires"] = int(access.expires_at)
             body["user_id"] = user_id
+        body.update(self.grant_answer_changes)
         return 200, body
 
     def _app_info(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:

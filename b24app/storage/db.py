@@ -289,6 +289,7 @@ class Database:
                     member_id=member_id,
                     created_at=now,
                     state="new",
+                    state_changed_at=now,
                     phone_region=phone_region,
                 )
                 try:
@@ -301,11 +302,17 @@ class Database:
                         .mappings()
                         .first()
                     )
-                    for key in ("member_id", "created_at", "state", "phone_region"):
+                    for key in (
+                        "member_id",
+                        "created_at",
+                        "state",
+                        "state_changed_at",
+                        "phone_region",
+                    ):
                         values.pop(key, None)
             if row is not None:
                 if row["state"] in ("uninstalled", "need_reinstall"):
-                    values["state"] = "new"
+                    values.update(state="new", state_changed_at=now)
                 conn.execute(
                     sa.update(portals).where(portals.c.member_id == member_id).values(**values)
                 )
@@ -397,29 +404,35 @@ class Database:
         return result.rowcount > 0
 
     def mark_stale_installs(self, *, older_than: float) -> list[str]:
-        """``new`` portals created before ``older_than`` become need_reinstall (CASE-07)."""
+        """Portals ``new`` since before ``older_than`` become need_reinstall (CASE-07).
+
+        Timed from when the portal became ``new`` (a reinstall restarts the clock).
+        """
         now = time.time()
+        since = sa.func.coalesce(portals.c.state_changed_at, portals.c.created_at)
         with self.engine.begin() as conn:
             stale = [
                 row[0]
                 for row in conn.execute(
                     sa.select(portals.c.member_id).where(
-                        portals.c.state == "new", portals.c.created_at < older_than
+                        portals.c.state == "new", since < older_than
                     )
                 )
             ]
             if stale:
                 conn.execute(
                     sa.update(portals)
-                    .where(portals.c.member_id.in_(stale))
-                    .values(state="need_reinstall", updated_at=now)
+                    .where(portals.c.member_id.in_(stale), portals.c.state == "new")
+                    .values(state="need_reinstall", state_changed_at=now, updated_at=now)
                 )
         return stale
 
     def mark_installed(self, portal_id: int) -> None:
         """Record that set-up completed."""
         now = time.time()
-        self.update_portal(portal_id, state="installed", installed_at=now, setup_error=None)
+        self.update_portal(
+            portal_id, state="installed", state_changed_at=now, installed_at=now, setup_error=None
+        )
 
     def uninstall_portal(self, portal_id: int, *, purge: bool) -> None:
         """Wipe a portal's tokens, fail its active jobs and (with purge) drop its data."""
@@ -458,7 +471,12 @@ class Database:
             conn.execute(
                 sa.update(portals)
                 .where(portals.c.id == portal_id)
-                .values(state="uninstalled", application_token=None, updated_at=now)
+                .values(
+                    state="uninstalled",
+                    state_changed_at=now,
+                    application_token=None,
+                    updated_at=now,
+                )
             )
 
     # -- event deliveries ------------------------------------------------------------------

@@ -22,6 +22,8 @@ portals = sa.Table(
     sa.Column("phone_region", sa.String(4), nullable=True),
     # new -> installed -> uninstalled; need_reinstall when set-up never completed
     sa.Column("state", sa.String(20), nullable=False, server_default="new"),
+    # when ``state`` last changed (NULL on rows from before: created_at stands in)
+    sa.Column("state_changed_at", sa.Float, nullable=True),
     sa.Column("app_version", sa.String(32), nullable=True),
     sa.Column("setup_error", sa.Text, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
