@@ -205,6 +205,18 @@ def set_up_portal(ctx: AppContext, portal: Portal, admin_user_id: int) -> list[s
     return failures
 
 
+def _already_bound(exc: BitrixError) -> bool:
+    """An error that names itself "already bound" (the portal holds that binding)."""
+    code = (exc.code or "").upper()
+    said = (exc.description or "").lower()
+    return (
+        "ALREADY_BOUND" in code
+        or "ALREADY_BINDED" in code
+        or "already bound" in said
+        or "already binded" in said
+    )
+
+
 def _bound_placements(client: RestClient) -> set[tuple[str, str]]:
     bound = client.call("placement.get")
     pairs = set()
@@ -230,9 +242,12 @@ def _bind_placements(client: RestClient, handler: str) -> None:
                 },
                 idempotent=False,
             )
-        except BitrixError:
-            # "Already bound" has no documented code: believe placement.get, not the error.
-            if (binding.placement, handler) not in _bound_placements(client):
+        except BitrixError as exc:
+            # "Already bound" has no documented code: believe placement.get, or an error
+            # that says so in as many words (placement.get may not list every binding).
+            if not _already_bound(exc) and (binding.placement, handler) not in _bound_placements(
+                client
+            ):
                 raise
 
 
@@ -252,8 +267,8 @@ def _bind_events(client: RestClient, handler: str) -> None:
             continue
         try:
             client.call("event.bind", {"event": event, "handler": handler}, idempotent=False)
-        except BitrixError:
-            if (event, handler) not in _bound_events(client):
+        except BitrixError as exc:
+            if not _already_bound(exc) and (event, handler) not in _bound_events(client):
                 raise
 
 

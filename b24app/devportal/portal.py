@@ -85,6 +85,9 @@ class Portal:
         self.users: dict[int, User] = default_users()
         self.crm = CrmStore()
         self.placements: list[dict[str, Any]] = []
+        # When set, placement.get and event.get list nothing, though the bindings stay (and a
+        # second bind is still refused as already bound): a lagging or partial listing.
+        self.hide_bindings = False
         self.event_handlers: list[dict[str, Any]] = []
         self.calls: list[dict[str, Any]] = []
         # Calls refused before they ran because of their token: {"method", "status", "error"}.
