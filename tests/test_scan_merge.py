@@ -331,3 +331,42 @@ def test_case14_anything_else_is_a_failure(result: Any) -> None:
     with pytest.raises(BitrixError) as caught:
         found_ids(result, "CONTACT")
     assert caught.value.code == "duplicate_search_failed"
+
+
+def test_a_record_with_many_phones_and_emails_is_searched_twenty_values_a_call(
+    installed: Stack, admin: str
+) -> None:
+    portal = installed.portal
+    phones = [f"+7 931 {100 + i:03d}-00-{i:02d}" for i in range(25)]
+    emails = [f"many.{i}@values.example" for i in range(25)]
+    seed = portal.add_record(
+        3,
+        {
+            "NAME": "Vasily",
+            "LAST_NAME": "Mnogonomerov",
+            "PHONE": [{"VALUE": p, "VALUE_TYPE": "WORK"} for p in phones],
+            "EMAIL": [{"VALUE": e, "VALUE_TYPE": "WORK"} for e in emails],
+        },
+        created="2020-01-01T10:00:00+03:00",
+    )
+    # Their duplicates hold only values late in the lists: found only if every value is asked.
+    by_phone = portal.add_record(
+        3,
+        {"NAME": "Vasily", "LAST_NAME": "Mnogonomerov", "PHONE": [{"VALUE": phones[24]}]},
+        created="2021-01-01T10:00:00+03:00",
+    )
+    by_email = portal.add_record(
+        3,
+        {"NAME": "Vasily", "LAST_NAME": "Mnogonomerov", "EMAIL": [{"VALUE": emails[23]}]},
+        created="2022-01-01T10:00:00+03:00",
+    )
+    before = len(portal.calls)
+    scan = installed.scan(admin, 3, seedId=seed)
+    assert scan["status"] == "done", scan
+    assert [g["entityIds"] for g in scan["groups"]] == [[seed, by_phone, by_email]]
+    searches = [c for c in portal.calls[before:] if c["method"] == "crm.duplicate.findbycomm"]
+    sizes = [len(c["params"]["values"]) for c in searches]
+    assert sizes and max(sizes) <= 20
+    asked = {v for c in searches for v in c["params"]["values"]}
+    assert set(emails) <= asked and set(phones) <= asked
+    assert all(c["status"] == 200 for c in searches)

@@ -421,3 +421,53 @@ def test_a_token_answer_for_someone_else_has_its_own_api_code(
     answer = stack.api("PUT", "/settings", token, {"phoneCountry": "DE"})
     assert answer.status_code == 409
     assert answer.json()["error"]["code"] == code
+
+
+# -- CASE-01 against the emulator, with the real UserTokens ------------------------------------
+
+
+def _grants_of(stack: Any) -> list[dict[str, Any]]:
+    return [e for e in stack.emu.oauth_log if e["grant_type"] == "refresh_token"]
+
+
+def _profile_calls(stack: Any) -> int:
+    return len([c for c in stack.portal.calls if c["method"] == "profile"]) + len(
+        [r for r in stack.portal.rejected if r["method"] == "profile"]
+    )
+
+
+def _client(stack: Any, user_id: int) -> Any:
+    from b24app import app_context
+
+    ctx = app_context(stack.app)
+    return ctx.rest(ctx.db.get_portal(member_id=stack.portal.member_id), user_id)
+
+
+@pytest.mark.parametrize("how", ["expired", "invalid"])
+def test_case01_an_expired_or_invalid_token_is_refreshed_once_and_the_call_retried(
+    installed: Any, how: str
+) -> None:
+    stack = installed
+    assert stack.open(2).token
+    stored = stack.db.get_token(stack.db.get_portal(member_id=stack.portal.member_id).id, 2)
+    if how == "expired":
+        stack.emu.expire_access_tokens(stack.portal, 2)
+    else:
+        stack.emu.tokens.access[stored.access_token].revoked = True  # "invalid_token"
+    assert _client(stack, 2).call("profile")["ID"] == "2"
+    assert [r["error"] for r in stack.portal.rejected] == [
+        "expired_token" if how == "expired" else "invalid_token"
+    ]
+    assert [(g["user_id"], g["ok"]) for g in _grants_of(stack)] == [(2, True)]
+    assert _profile_calls(stack) == 2
+
+
+def test_case01_a_second_401_after_the_refresh_stops_without_looping(installed: Any) -> None:
+    stack = installed
+    assert stack.open(2).token
+    stack.emu.expire_access_tokens(stack.portal, 2)
+    stack.emu.access_token_ttl = 0  # the refresh hands out a token that is already dead
+    with pytest.raises(AuthFailed):
+        _client(stack, 2).call("profile")
+    assert len(_grants_of(stack)) == 1
+    assert _profile_calls(stack) == 2  # the first call and one retry, no more
