@@ -88,6 +88,9 @@ class Portal:
         # When set, placement.get and event.get list nothing, though the bindings stay (and a
         # second bind is still refused as already bound): a lagging or partial listing.
         self.hide_bindings = False
+        # When set, the portal page answers every openPath with this errorCode (a portal or
+        # device that cannot open a slider), so the app must find its own way there.
+        self.open_path_error: str | None = None
         self.event_handlers: list[dict[str, Any]] = []
         self.calls: list[dict[str, Any]] = []
         # Calls refused before they ran because of their token: {"method", "status", "error"}.
