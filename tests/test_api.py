@@ -20,6 +20,11 @@ def token(installed: Stack) -> str:
     return opened.token
 
 
+def _job_rows(stack: Stack) -> int:
+    with stack.db.reader.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT count(*) FROM b24_jobs").scalar())
+
+
 def _mergebatch_calls(stack: Stack) -> int:
     return len([c for c in stack.portal.calls if c["method"].lower() == "crm.entity.mergebatch"])
 
@@ -71,6 +76,7 @@ def test_bad_scan_requests(
     response = installed.api("POST", "/scans", token, body)
     assert response.status_code == status
     assert response.json()["error"]["code"] == code
+    assert _job_rows(installed) == 0
 
 
 def test_scan_body_that_is_not_json(installed: Stack, token: str) -> None:
@@ -108,12 +114,14 @@ def test_bad_merge_requests_are_refused_whole(
     assert response.status_code == status
     assert response.json()["error"]["code"] == code
     assert _mergebatch_calls(installed) == 0
+    assert _job_rows(installed) == 0
 
 
 def test_one_bad_group_rejects_the_whole_request(installed: Stack, token: str) -> None:
     response = installed.api("POST", "/merges", token, {"entityTypeId": 3, "groups": [[1, 2], [3]]})
     assert response.status_code == 422
     assert _mergebatch_calls(installed) == 0
+    assert _job_rows(installed) == 0
 
 
 def test_huge_body_is_413_json(installed: Stack, token: str) -> None:
@@ -121,6 +129,7 @@ def test_huge_body_is_413_json(installed: Stack, token: str) -> None:
     response = installed.api("POST", "/merges", token, {"entityTypeId": 3, "groups": groups})
     assert response.status_code == 413
     assert "error" in response.json()
+    assert _job_rows(installed) == 0
 
 
 def test_ids_held_by_an_active_merge_are_409(installed: Stack, token: str) -> None:
@@ -134,6 +143,7 @@ def test_ids_held_by_an_active_merge_are_409(installed: Stack, token: str) -> No
     )
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "records_busy"
+    assert _job_rows(installed) == 1  # only the job that holds the records
 
 
 def test_jobs_of_another_user_or_portal_are_404(installed: Stack, token: str) -> None:
