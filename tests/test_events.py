@@ -68,7 +68,7 @@ def test_case05_slow_processing_never_delays_the_answer(installed: Stack) -> Non
     stack = installed
     assert stack.open(1).token
     real = stack.portal.application_token
-    stack.portal.delays["app.info"] = 3.0  # the uninstall check waits on a slow portal
+    stack.portal.delays["app.info"] = 1.5  # the uninstall check waits on a slow portal
     stack.emu.tokens.revoke_portal(stack.portal.member_id)  # Bitrix24 revokes, then tells
     form = {
         "event": "ONAPPUNINSTALL",

@@ -221,8 +221,10 @@ def test_hostile_forms_change_nothing_and_call_no_named_host(
             reached.append(kind)
 
     example()
-    # most examples got as far as asking the OAuth server (past parsing, into verification)
-    assert len(reached) >= 25, reached
+    # Many examples got as far as asking the OAuth server (past parsing, into verification):
+    # typically a third to a half of them; far fewer would mean the payloads stopped parsing.
+    assert len(reached) >= 10, reached
+    assert len(set(reached)) >= 3, reached
 
 
 def test_a_genuine_non_admin_payload_is_refused_where_it_must_be(
