@@ -127,6 +127,7 @@ class AppContext:
             origin,
             self.settings.client_id,
             self.settings.client_secret,
+            timeout=min(15.0, self.settings.http_timeout),
             session=self.http,
         )
 
@@ -138,6 +139,7 @@ class AppContext:
             portal,
             user_id,
             guard=self.credential_guard,
+            allow_insecure=self.settings.allow_insecure,
         )
 
     def rest(self, portal: Portal, user_id: int) -> RestClient:

@@ -93,6 +93,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "installs it again.",
         "reason_reauthorize": "Bitrix24 did not accept this authorisation (the link was used "
         "already or has expired). Open the app again from your Bitrix24 portal to re-authorise.",
+        "reason_reauthorize_other_user": "This authorisation was completed by another Bitrix24 "
+        "user than the one who asked for it, so it was not used. Log in to Bitrix24 as yourself "
+        "and open the app again.",
         "reason_oauth_server_not_trusted": "The authorisation server named in the request is not "
         "one this app trusts.",
         "tab_groups": "Duplicates",
@@ -304,6 +307,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "приложение и устанавливает его снова.",
         "reason_reauthorize": "Битрикс24 не принял эту авторизацию (ссылка уже использована или "
         "устарела). Откройте приложение из портала Битрикс24 заново, чтобы авторизоваться.",
+        "reason_reauthorize_other_user": "Эту авторизацию завершил другой пользователь "
+        "Битрикс24, а не тот, кто её запросил, поэтому она не использована. Войдите в Битрикс24 "
+        "под своей учётной записью и откройте приложение заново.",
         "reason_oauth_server_not_trusted": "Сервер авторизации, указанный в запросе, не входит в "
         "число доверенных.",
         "tab_groups": "Дубликаты",
@@ -519,6 +525,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "reason_reauthorize": "Bitrix24 hat diese Autorisierung nicht angenommen (der Link wurde "
         "schon verwendet oder ist abgelaufen). Öffnen Sie die App erneut aus Ihrem "
         "Bitrix24-Portal, um sich neu zu autorisieren.",
+        "reason_reauthorize_other_user": "Diese Autorisierung hat ein anderer Bitrix24-Benutzer "
+        "abgeschlossen als der, der sie angefordert hat; sie wurde daher nicht verwendet. Melden "
+        "Sie sich in Bitrix24 mit Ihrem eigenen Konto an und öffnen Sie die App erneut.",
         "reason_oauth_server_not_trusted": "Der in der Anfrage genannte Autorisierungsserver "
         "gehört nicht zu denen, welchen die App vertraut.",
         "tab_groups": "Dubletten",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -61,6 +62,9 @@ PLACEMENTS = tuple(
     )
 )
 EVENTS = ("ONAPPUNINSTALL", "ONAPPUPDATE")
+REPEATED = "ignored: repeated delivery"
+# Claims an event's one turn to be acted on: False when it repeats one already acted on.
+FirstDelivery = Callable[[], bool]
 
 
 def verify_frame(ctx: AppContext, post: FramePost) -> VerifiedToken:
@@ -78,6 +82,26 @@ def verify_frame(ctx: AppContext, post: FramePost) -> VerifiedToken:
     ):
         raise VerificationError("application_token_mismatch", 403)
     return cached
+
+
+def frame_application_token(ctx: AppContext, post: FramePost, *, admin: bool | None) -> str | None:
+    """The posted APPLICATION_TOKEN when it may be stored, else None.
+
+    Every user's browser posts one, so while none is stored only a portal admin's is taken:
+    a user can't plant a token of their own and lock the portal's events out. (A different
+    one than stored never gets here: verify_frame refuses it.) ``admin``: when already known.
+    """
+    if not post.application_token:
+        return None
+    portal = ctx.db.get_portal(member_id=post.member_id)
+    if portal is not None and ctx.db.application_token_matches(portal, post.application_token):
+        return post.application_token
+    if admin is None:
+        admin = is_portal_admin(ctx, post)
+    if not admin:
+        log.info("an application_token posted by a non-admin is not stored")
+        return None
+    return post.application_token
 
 
 def confirmed_address(posted: PortalAddress, verified: VerifiedToken) -> PortalAddress:
@@ -109,10 +133,15 @@ def server_endpoint_to_store(ctx: AppContext, named: str | None, member_id: str)
 
 def is_portal_admin(ctx: AppContext, post: FramePost) -> bool:
     """Ask the portal, with the poster's own token, whether they administer it."""
+    return is_admin_token(ctx, post.address.client_endpoint, post.auth_id)
+
+
+def is_admin_token(ctx: AppContext, client_endpoint: str, access_token: str) -> bool:
+    """Ask the portal (at a verified address), with that token, whether its user is an admin."""
     client = RestClient(
         ctx.http,
-        post.address.client_endpoint,
-        StaticToken(post.auth_id),
+        client_endpoint,
+        StaticToken(access_token),
         timeout=ctx.settings.http_timeout,
     )
     try:
@@ -122,10 +151,16 @@ def is_portal_admin(ctx: AppContext, post: FramePost) -> bool:
 
 
 def store_frame_user(
-    ctx: AppContext, post: FramePost, verified: VerifiedToken, *, installer: bool
+    ctx: AppContext,
+    post: FramePost,
+    verified: VerifiedToken,
+    *,
+    installer: bool,
+    admin: bool | None = None,
 ) -> Portal:
     """Save (or refresh) the portal record and the opening user's tokens."""
     address = confirmed_address(post.address, verified)
+    application_token = frame_application_token(ctx, post, admin=admin)
     portal = ctx.db.upsert_portal(
         member_id=post.member_id,
         domain=address.domain,
@@ -134,8 +169,11 @@ def store_frame_user(
         server_endpoint=server_endpoint_to_store(ctx, post.server_endpoint, post.member_id),
         language=post.lang if installer else None,
         phone_region=region_for_language(post.lang) if installer else None,
-        application_token=post.application_token or None,
+        application_token=application_token,
     )
+    if installer and verified.version:
+        # CASE-08: an update reopens the wizard and may send no event; app.info names it
+        ctx.db.update_portal(portal.id, app_version=verified.version)
     ctx.db.store_token(
         portal_id=portal.id,
         user_id=verified.user_id,
@@ -167,6 +205,18 @@ def set_up_portal(ctx: AppContext, portal: Portal, admin_user_id: int) -> list[s
     return failures
 
 
+def _already_bound(exc: BitrixError) -> bool:
+    """An error that names itself "already bound" (the portal holds that binding)."""
+    code = (exc.code or "").upper()
+    said = (exc.description or "").lower()
+    return (
+        "ALREADY_BOUND" in code
+        or "ALREADY_BINDED" in code
+        or "already bound" in said
+        or "already binded" in said
+    )
+
+
 def _bound_placements(client: RestClient) -> set[tuple[str, str]]:
     bound = client.call("placement.get")
     pairs = set()
@@ -192,9 +242,12 @@ def _bind_placements(client: RestClient, handler: str) -> None:
                 },
                 idempotent=False,
             )
-        except BitrixError:
-            # "Already bound" has no documented code: believe placement.get, not the error.
-            if (binding.placement, handler) not in _bound_placements(client):
+        except BitrixError as exc:
+            # "Already bound" has no documented code: believe placement.get, or an error
+            # that says so in as many words (placement.get may not list every binding).
+            if not _already_bound(exc) and (binding.placement, handler) not in _bound_placements(
+                client
+            ):
                 raise
 
 
@@ -214,13 +267,22 @@ def _bind_events(client: RestClient, handler: str) -> None:
             continue
         try:
             client.call("event.bind", {"event": event, "handler": handler}, idempotent=False)
-        except BitrixError:
-            if (event, handler) not in _bound_events(client):
+        except BitrixError as exc:
+            if not _already_bound(exc) and (event, handler) not in _bound_events(client):
                 raise
 
 
-def install_from_event(ctx: AppContext, event: EventPost) -> Portal:
-    """The server-to-server install (ONAPPINSTALL shape): verify, store, set up."""
+def _always_first() -> bool:
+    return True
+
+
+def install_from_event(
+    ctx: AppContext, event: EventPost, first_delivery: FirstDelivery = _always_first
+) -> Portal | None:
+    """The server-to-server install (ONAPPINSTALL shape): verify, store, set up.
+
+    None when, verified, it turns out to repeat a delivery already acted on.
+    """
     if not event.access_token or not event.refresh_token:
         raise VerificationError("missing_tokens", 400)
     address = portal_address(
@@ -231,6 +293,12 @@ def install_from_event(ctx: AppContext, event: EventPost) -> Portal:
     server = ctx.oauth_server(event.server_endpoint)
     verified = server.verify(event.access_token, member_id=event.member_id, domain=address.domain)
     address = confirmed_address(address, verified)
+    # Any portal user holds a verifiable token; a real install callback carries the admin's.
+    if not is_admin_token(ctx, address.client_endpoint, event.access_token):
+        log.warning("security: an install callback with a non-admin's token refused")
+        raise VerificationError("installer_not_admin", 403)
+    if not first_delivery():
+        return None
     language = str(event.data.get("LANGUAGE_ID") or "").lower() or None
     portal = ctx.db.upsert_portal(
         member_id=event.member_id,
@@ -242,7 +310,7 @@ def install_from_event(ctx: AppContext, event: EventPost) -> Portal:
         phone_region=region_for_language(language),
         application_token=event.application_token,
     )
-    version = str(event.data.get("VERSION") or "") or None
+    version = verified.version or str(event.data.get("VERSION") or "")[:32] or None
     if version:
         ctx.db.update_portal(portal.id, app_version=version)
     ctx.db.store_token(
@@ -276,10 +344,17 @@ def uninstall_confirmed(ctx: AppContext, portal: Portal) -> bool:
     return isinstance(info, dict) and info.get("INSTALLED") is False
 
 
-def handle_event(ctx: AppContext, event: EventPost) -> str:
-    """Act on a verified event; returns what was done (for the log, never a secret)."""
+def handle_event(
+    ctx: AppContext, event: EventPost, first_delivery: FirstDelivery = _always_first
+) -> str:
+    """Act on a verified event; returns what was done (for the log, never a secret).
+
+    ``first_delivery`` is asked only once the event has verified, right before acting: a
+    forged copy can't use up the genuine delivery's turn, and a repeat is dropped.
+    """
     if event.event == "ONAPPINSTALL":
-        install_from_event(ctx, event)
+        if install_from_event(ctx, event, first_delivery) is None:
+            return REPEATED
         return "installed"
     portal = ctx.db.get_portal(member_id=event.member_id)
     if portal is None:
@@ -297,6 +372,18 @@ def handle_event(ctx: AppContext, event: EventPost) -> str:
         )
         # A renamed portal's events name its new domain: store it whole (scheme, REST base).
         address = confirmed_address(address, verified)
+        # Every user's token passes app.info, and every user's frame shows the application_token:
+        # only a portal admin's update may bring a different one (or the first one).
+        if ctx.db.application_token_matches(
+            portal, event.application_token
+        ) is not True and not is_admin_token(ctx, address.client_endpoint, event.access_token):
+            log.warning(
+                "security: ONAPPUPDATE with a new application_token from a non-admin ignored; "
+                "the stored one is kept"
+            )
+            return "ignored: new application_token not from an admin"
+        if not first_delivery():
+            return REPEATED
         ctx.db.update_portal(
             portal.id,
             application_token=event.application_token,
@@ -304,7 +391,8 @@ def handle_event(ctx: AppContext, event: EventPost) -> str:
             scheme=address.scheme,
             client_endpoint=address.client_endpoint,
             server_endpoint=server_endpoint_to_store(ctx, event.server_endpoint, portal.member_id),
-            app_version=str(event.data.get("VERSION") or "") or portal.app_version,
+            # what the OAuth server says is installed, not what the form claims
+            app_version=verified.version or portal.app_version,
         )
         # A new version may serve more placements: bind what is missing, as the admin.
         installer = ctx.db.get_installer_token(portal.id)
@@ -321,8 +409,12 @@ def handle_event(ctx: AppContext, event: EventPost) -> str:
         if not uninstall_confirmed(ctx, portal):
             log.warning("security: ONAPPUNINSTALL ignored: the portal still accepts the app")
             return "ignored: portal still has the app installed"
+        if not first_delivery():
+            return REPEATED
         purge = str(event.data.get("CLEAN") or "0").strip() == "1"
         ctx.db.uninstall_portal(portal.id, purge=purge)
         ctx.verifications.forget_portal(portal.member_id)
         return "uninstalled"
+    if not first_delivery():
+        return REPEATED
     return "ignored: unhandled event"

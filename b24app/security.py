@@ -154,8 +154,16 @@ class TokenCipher:
             raise UnreadableSecret("no configured key decrypts this value") from None
 
 
+# A year; browsers take it only over HTTPS. Subdomains are the operator's to decide.
+HSTS = "max-age=31536000"
+
+
 def apply_headers(
-    response: Response, *, frame_origin: str | None, script_origins: tuple[str, ...] = ()
+    response: Response,
+    *,
+    frame_origin: str | None,
+    script_origins: tuple[str, ...] = (),
+    hsts: bool = False,
 ) -> Response:
     """Security headers; pages the portal frames admit that portal's origin and no other."""
     scripts = " ".join(("'self'", *script_origins))
@@ -172,6 +180,8 @@ def apply_headers(
         response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
+    if hsts:
+        response.headers["Strict-Transport-Security"] = HSTS
     response.headers.setdefault("Cache-Control", "no-store")
     return response
 

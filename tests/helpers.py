@@ -17,6 +17,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from b24app import app_context, create_app
 from b24app.devportal import DevPortal
+from b24app.devportal.params import flatten_params
 
 ROOT = Path(__file__).resolve().parent.parent
 SDK_FILE = ROOT / "node_modules/@bitrix24/b24jssdk/dist/umd/index.min.js"
@@ -173,6 +174,34 @@ def build_stack(
     app = create_app(config)
     wsgi.app = app
     return Stack(emu=emu, app=app, url=url, server=server)
+
+
+def app_event_form(
+    stack: Stack,
+    event: str,
+    user_id: int,
+    application_token: str,
+    data: dict[str, Any] | None = None,
+) -> list[tuple[str, str]]:
+    """An ONAPPINSTALL/ONAPPUPDATE form as a portal user could build it with their own tokens."""
+    access, refresh = stack.emu.issue_tokens(stack.portal, user_id)
+    return flatten_params(
+        {
+            "event": event,
+            "data": data or {"VERSION": "9", "PREVIOUS_VERSION": "1", "LANGUAGE_ID": "en"},
+            "ts": str(int(time.time())),
+            "auth": {
+                "domain": stack.portal.domain,
+                "access_token": access.token,
+                "refresh_token": refresh.token,
+                "expires_in": "3600",
+                "server_endpoint": stack.emu.oauth_url + "/rest/",
+                "client_endpoint": stack.portal.url + "/rest/",
+                "member_id": stack.portal.member_id,
+                "application_token": application_token,
+            },
+        }
+    )
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -20,6 +20,11 @@ def token(installed: Stack) -> str:
     return opened.token
 
 
+def _job_rows(stack: Stack) -> int:
+    with stack.db.reader.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT count(*) FROM b24_jobs").scalar())
+
+
 def _mergebatch_calls(stack: Stack) -> int:
     return len([c for c in stack.portal.calls if c["method"].lower() == "crm.entity.mergebatch"])
 
@@ -71,6 +76,7 @@ def test_bad_scan_requests(
     response = installed.api("POST", "/scans", token, body)
     assert response.status_code == status
     assert response.json()["error"]["code"] == code
+    assert _job_rows(installed) == 0
 
 
 def test_scan_body_that_is_not_json(installed: Stack, token: str) -> None:
@@ -108,12 +114,14 @@ def test_bad_merge_requests_are_refused_whole(
     assert response.status_code == status
     assert response.json()["error"]["code"] == code
     assert _mergebatch_calls(installed) == 0
+    assert _job_rows(installed) == 0
 
 
 def test_one_bad_group_rejects_the_whole_request(installed: Stack, token: str) -> None:
     response = installed.api("POST", "/merges", token, {"entityTypeId": 3, "groups": [[1, 2], [3]]})
     assert response.status_code == 422
     assert _mergebatch_calls(installed) == 0
+    assert _job_rows(installed) == 0
 
 
 def test_huge_body_is_413_json(installed: Stack, token: str) -> None:
@@ -121,6 +129,7 @@ def test_huge_body_is_413_json(installed: Stack, token: str) -> None:
     response = installed.api("POST", "/merges", token, {"entityTypeId": 3, "groups": groups})
     assert response.status_code == 413
     assert "error" in response.json()
+    assert _job_rows(installed) == 0
 
 
 def test_ids_held_by_an_active_merge_are_409(installed: Stack, token: str) -> None:
@@ -134,6 +143,7 @@ def test_ids_held_by_an_active_merge_are_409(installed: Stack, token: str) -> No
     )
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "records_busy"
+    assert _job_rows(installed) == 1  # only the job that holds the records
 
 
 def test_jobs_of_another_user_or_portal_are_404(installed: Stack, token: str) -> None:
@@ -186,3 +196,69 @@ def test_absurd_inputs_are_4xx_not_5xx(installed: Stack, token: str) -> None:
         assert big.status_code == 422
     assert installed.api("GET", "/scans", token).status_code == 405
     assert installed.api("GET", "/scans", token).json()["error"]["code"] == "method_not_allowed"
+
+
+def test_every_route_keeps_two_portals_apart_for_the_same_user_id(
+    installed: Stack, token: str
+) -> None:
+    """User 1 of portal A and user 1 of portal B: nothing of A is seen or touched from B."""
+    stack = installed
+    a = stack.portal
+    b = stack.emu.add_portal(lang="de", seed=True)
+    assert 'data-state="ok"' in stack.install(1, portal=b).text
+    other = stack.open(1, portal=b).token
+    assert other
+    portal_a = stack.db.get_portal(member_id=a.member_id)
+    pair_a = stack.db.get_token(portal_a.id, 1)
+    scan = stack.scan(token, 3)
+    groups = [g["entityIds"] for g in scan["groups"]]
+    merge = stack.merge(token, groups[:1])
+    assert merge["status"] == "done" and len(merge["results"]) == 1
+    mark = {"entityTypeId": 3, "entityIds": groups[1]}
+    assert stack.api("POST", "/not-duplicates", token, mark).status_code == 201
+    a_calls, b_calls = len(a.calls), len(b.calls)
+
+    # A's jobs are unknown to B, whatever B asks of them
+    for method, path in (
+        ("GET", f"/scans/{scan['id']}"),
+        ("GET", f"/scans/{scan['id']}?offset=0&limit=5"),
+        ("POST", f"/scans/{scan['id']}/cancel"),
+        ("GET", f"/merges/{merge['id']}"),
+        ("POST", f"/merges/{merge['id']}/cancel"),
+    ):
+        answer = stack.api(method, path, other)
+        assert answer.status_code == 404, path
+        assert answer.json()["error"]["code"] == "not_found"
+    assert stack.api("GET", "/jobs", other).json()["jobs"] == []
+    assert stack.api("GET", "/history", other).json()["total"] == 0
+    csv = stack.api("GET", "/history?format=csv", other).text
+    assert csv.count("\n") <= 1  # the header row only
+    assert str(groups[0][0]) not in csv.split("\n", 1)[-1]
+    # A's mark is not B's to remove; B's own mark does not hide A's groups
+    assert stack.api("DELETE", "/not-duplicates", other, mark).status_code == 404
+    b_mark = {"entityTypeId": 3, "entityIds": groups[2]}
+    assert stack.api("POST", "/not-duplicates", other, b_mark).status_code == 201
+    # B's settings are B's
+    assert stack.api("PUT", "/settings", other, {"phoneCountry": "AT"}).status_code == 200
+    assert stack.api("GET", "/settings", token).json() == {"phoneCountry": "RU"}
+    # records, scans and merges from B read and change B's portal only
+    ids = ",".join(str(i) for i in groups[2])
+    assert stack.api("GET", f"/records?entityTypeId=3&ids={ids}", other).status_code == 200
+    assert stack.scan(other, 3)["status"] == "done"
+    b_merge = stack.merge(other, [groups[0]])
+    assert b_merge["status"] == "done"
+    assert len(a.calls) == a_calls  # portal A was asked nothing
+    assert len(b.calls) > b_calls
+    authorize = stack.api("POST", "/reauthorize", other).json()["authorizeUrl"]
+    assert authorize.startswith(f"{b.url}/oauth/authorize/")
+    # and A is as A left it
+    assert stack.db.get_token(portal_a.id, 1) == pair_a
+    assert [j["id"] for j in stack.api("GET", "/jobs", token).json()["jobs"]] == [
+        merge["id"],
+        scan["id"],
+    ]
+    history = stack.api("GET", "/history", token).json()
+    assert history["total"] == 1 and history["items"][0]["entityIds"] == groups[0]
+    again = stack.scan(token, 3)
+    assert groups[1] not in [g["entityIds"] for g in again["groups"]]  # A's mark holds
+    assert groups[2] in [g["entityIds"] for g in again["groups"]]  # B's does not apply

@@ -149,6 +149,30 @@ def test_row_menu_shows_the_duplicates_of_that_record(walk: tuple[Stack, Any, li
     assert errors == []
 
 
+def test_resolve_falls_back_to_the_top_window_when_open_path_fails(
+    walk: tuple[Stack, Any, list[str]],
+) -> None:
+    stack, page, errors = walk
+    _install(stack, page)
+    stack.portal.open_path_error = "PATH_NOT_AVAILABLE"  # this portal opens no slider
+    page.goto(f"{stack.portal.url}/crm/contact/list/")
+    page.click("tr[data-id='1'] .dots")
+    page.click("tr[data-id='1'] .menu-item[data-placement='CRM_CONTACT_LIST_MENU']")
+    frame = _frame(page, "#b24emu-app-frame")
+    frame.wait_for_selector(".group[data-ids='1,2,3,4']", timeout=20000)
+    frame.click("#merge-button")
+    frame.wait_for_selector("#confirm:not([hidden])")
+    frame.click("#confirm-yes")
+    wait_until(lambda: frame.locator(".group[data-result='CONFLICT']").count() == 1, timeout=30)
+    frame.click(".group[data-ids='1,2,3,4'] .resolve")
+    # the portal refused the slider: the app sends the whole tab to the manual merge page
+    page.wait_for_url(f"{stack.portal.url}/crm/contact/merge/?id=1,2,3,4", timeout=15000)
+    page.wait_for_selector("#b24emu-merge-page")
+    assert stack.portal.page_visits[-1] == "/crm/contact/merge/?id=1,2,3,4"
+    _shot(page, "06-manual-merge-top-window")
+    assert errors == []
+
+
 def test_company_row_menu_shows_the_duplicates_of_that_company(
     walk: tuple[Stack, Any, list[str]],
 ) -> None:

@@ -12,6 +12,7 @@ from urllib.parse import unquote
 import pytest
 import requests
 
+from b24app.bitrix.auth import StaticToken
 from b24app.bitrix.client import RestClient
 from b24app.bitrix.encoding import php_query
 from b24app.bitrix.errors import (
@@ -370,7 +371,13 @@ def test_keyset_chains_pages_inside_one_batch(far: FarSide) -> None:
 
 
 def test_token_expired_is_raised_to_the_refresher_only(far: FarSide) -> None:
-    assert issubclass(TokenExpired, Exception)
+    """An expiry goes to the token source; a caller only ever sees AuthFailed."""
+    far.json(EXPIRED, 401)
+    client = RestClient(requests.Session(), far.url, StaticToken("AT_X"), sleep=lambda _s: None)
+    with pytest.raises(AuthFailed) as failure:
+        client.call("profile")
+    assert not isinstance(failure.value, TokenExpired)
+    assert len(far.requests) == 1  # a token that can't be refreshed is not sent again
 
 
 def test_mixed_batch_keeps_results_errors_and_the_commands_halt_skipped(far: FarSide) -> None:

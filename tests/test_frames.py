@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -108,13 +109,28 @@ def test_unknown_placement_gets_a_neutral_page(installed: Stack) -> None:
     assert "b24app-session" not in opened.response.text
 
 
-def test_unverifiable_token_gets_a_readable_page(installed: Stack) -> None:
+def _framable_by(response: requests.Response, origin: str) -> None:
+    """The portal at ``origin`` may show this page in its frame, and no one else may."""
+    assert "X-Frame-Options" not in response.headers
+    csp = response.headers["Content-Security-Policy"]
+    assert f"frame-ancestors {origin};" in csp
+
+
+def _framable_by_no_one(response: requests.Response) -> None:
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("path", ["/app", "/install"])
+def test_unverifiable_token_gets_a_readable_page(installed: Stack, path: str) -> None:
     fp = installed.portal.frame_post(1)
     fp.form["AUTH_ID"] = "made-up-token"
-    response = installed.frame("/app", fp)
+    response = installed.frame(path, fp)
     assert response.status_code == 401
     assert "<html" in response.text and "made-up-token" not in response.text
     assert "b24app-session" not in response.text
+    # shown inside the portal's frame, so the user reads why
+    _framable_by(response, installed.portal.url)
 
 
 def test_member_id_of_another_portal_is_refused(installed: Stack) -> None:
@@ -123,6 +139,7 @@ def test_member_id_of_another_portal_is_refused(installed: Stack) -> None:
     response = installed.frame("/app", fp)
     assert response.status_code == 403
     assert installed.db.get_portal(member_id="0123456789abcdef0123456789abcdef") is None
+    _framable_by(response, installed.portal.url)
 
 
 def test_domain_that_does_not_match_the_token_is_refused(installed: Stack) -> None:
@@ -139,6 +156,19 @@ def test_missing_fields_get_400(installed: Stack, missing: str) -> None:
     response = installed.frame("/app", fp)
     assert response.status_code == 400
     assert "<html" in response.text
+    if missing == "DOMAIN":
+        _framable_by_no_one(response)  # no portal named: no one may frame it
+    else:
+        _framable_by(response, installed.portal.url)
+
+
+def test_a_refusal_naming_a_malformed_domain_denies_framing(installed: Stack) -> None:
+    fp = installed.portal.frame_post(1)
+    fp.query["DOMAIN"] = "evil.example.com; script-src *"
+    response = installed.frame("/app", fp)
+    assert response.status_code == 400
+    _framable_by_no_one(response)
+    assert "script-src *" not in response.headers["Content-Security-Policy"]
 
 
 def test_wrong_application_token_is_refused(installed: Stack) -> None:
@@ -187,6 +217,7 @@ def test_get_on_frame_routes_is_a_readable_page(stack: Stack) -> None:
 def test_case12_placements_we_do_not_handle_get_a_neutral_page(
     installed: Stack, placement: str, options: dict[str, Any]
 ) -> None:
+    installed.open(1)  # the first opening stores the application_token (asking user.admin)
     calls = len(installed.portal.calls)
     opened = installed.open(1, placement, options)
     assert opened.response.status_code == 200
@@ -298,3 +329,89 @@ def test_refusal_pages_speak_the_users_language(installed: Stack, lang: str, nee
     response = installed.frame("/app", fp)
     assert response.status_code == 403
     assert needle.lower() in response.text.lower()
+
+
+def _common_headers(response: requests.Response, where: str) -> None:
+    assert response.headers["X-Content-Type-Options"] == "nosniff", where
+    assert response.headers["Referrer-Policy"] == "no-referrer", where
+    csp = response.headers["Content-Security-Policy"]
+    for directive in ("default-src 'self'", "base-uri 'none'", "object-src 'none'"):
+        assert directive in csp, where
+    assert "Set-Cookie" not in response.headers, where
+    assert "Strict-Transport-Security" not in response.headers, where  # http in development
+
+
+def test_every_route_and_error_path_carries_the_security_headers(installed: Stack) -> None:
+    stack = installed
+    token = stack.open(1).token
+    portal = stack.portal
+    auth = {"Authorization": f"Bearer {token}"}
+    bad_auth = portal.frame_post(1)
+    bad_auth.form["AUTH_ID"] = "nope"
+    framed = {
+        "app page": stack.frame("/app", portal.frame_post(2)),
+        "neutral page": stack.frame("/app", portal.frame_post(1, "SOME_NEW_CODE")),
+        "install page": stack.frame("/install", portal.frame_post(1, install=True)),
+        "install refused (not admin)": stack.frame("/install", portal.frame_post(2, install=True)),
+        "app refused (token)": stack.frame("/app", bad_auth),
+    }
+    for where, response in framed.items():
+        _common_headers(response, where)
+        assert "X-Frame-Options" not in response.headers, where
+        assert f"frame-ancestors {portal.url};" in response.headers["Content-Security-Policy"]
+
+    def get(path: str, **kw: Any) -> requests.Response:
+        return requests.get(f"{stack.url}{path}", timeout=10, **kw)
+
+    def post(path: str, **kw: Any) -> requests.Response:
+        return requests.post(f"{stack.url}{path}", timeout=10, **kw)
+
+    denied = {
+        "healthz": get("/healthz"),
+        "GET /app": get("/app"),
+        "GET /install": get("/install"),
+        "unknown page": get("/nowhere"),
+        "static": get("/static/app.css"),
+        "sdk": get("/vendor/b24jssdk.js"),
+        "events": post("/events", data={"event": "X"}),
+        "events, no form": post("/events"),
+        "install callback refused": post("/install", data={"event": "ONAPPINSTALL"}),
+        "frame POST malformed": post("/app", data={"DOMAIN": "::"}),
+        "oauth callback refused": get("/oauth/callback?code=x&state=y"),
+        "api 200": get("/api/jobs", headers=auth),
+        "api 401": get("/api/jobs"),
+        "api 404": get("/api/scans/0123456789abcdef0123456789abcdef", headers=auth),
+        "api 405": get("/api/scans", headers=auth),
+        "api 422": post("/api/scans", json={"entityTypeId": 9}, headers=auth),
+        "api 400": post("/api/scans", data="{", headers={**auth, "Content-Type": "x"}),
+        "api 413": post("/api/merges", data=b"x" * (3 * 1024 * 1024), headers=auth),
+        "api unknown": get("/api/nothing", headers=auth),
+        "api csv": get("/api/history?format=csv", headers=auth),
+    }
+    for where, response in denied.items():
+        assert response.status_code < 500, where
+        _common_headers(response, where)
+        assert response.headers["X-Frame-Options"] == "DENY", where
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"], where
+    for where, response in {**framed, **denied}.items():
+        if where not in ("static", "sdk"):
+            assert response.headers["Cache-Control"] == "no-store", where
+
+
+def test_production_answers_carry_hsts(tmp_path: Path) -> None:
+    from b24app import create_app
+
+    app = create_app(
+        {
+            "client_id": "local.x",
+            "client_secret": "s",
+            "app_url": "https://app.example.com",
+            "secret_key": "k" * 32,
+            "database_url": f"sqlite:///{tmp_path / 'p.sqlite3'}",
+            "run_worker": False,
+        }
+    )
+    client = app.test_client()
+    for path in ("/healthz", "/app", "/api/jobs", "/nowhere"):
+        answer = client.get(path)
+        assert answer.headers["Strict-Transport-Security"] == "max-age=31536000", path

@@ -258,3 +258,27 @@ def test_uninstall_with_the_real_application_token_is_confirmed_with_the_portal(
     portal = stack.db.get_portal(member_id=stack.portal.member_id)
     assert portal.state == "installed"
     assert stack.db.get_token(portal.id, 1) is not None
+
+
+def test_case11_already_bound_counts_as_bound_when_placement_get_does_not_list_it(
+    installed: Stack,
+) -> None:
+    stack = installed
+    placements = [dict(p) for p in stack.portal.placements]
+    handlers = [dict(e) for e in stack.portal.event_handlers]
+    stack.portal.hide_bindings = True  # the listing lags; the bindings are there
+    before = len(stack.portal.calls)
+    response = stack.install(1)
+    assert 'data-state="ok"' in response.text
+    binds = [
+        c for c in stack.portal.calls[before:] if c["method"] in ("placement.bind", "event.bind")
+    ]
+    refused = [c for c in binds if c["status"] == 400]
+    assert len(refused) == len(binds) == 10  # every bind answered "already bound"
+    assert {c["error"] for c in refused} == {
+        "ERROR_PLACEMENT_HANDLER_ALREADY_BOUND",
+        "ERROR_EVENT_HANDLER_ALREADY_BOUND",
+    }
+    assert stack.portal.placements == placements and stack.portal.event_handlers == handlers
+    portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert (portal.state, portal.setup_error) == ("installed", None)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -99,3 +100,64 @@ def _up(url: str) -> bool:
     except requests.RequestException:
         time.sleep(0.2)
         return False
+
+
+def test_cancelling_a_running_merge_keeps_what_finished_and_frees_the_rest(
+    tmp_path: Path,
+) -> None:
+    stack = build_stack(tmp_path, merge_parallel=1)
+    try:
+        stack.install(1)
+        token = stack.open(1).token
+        groups = [list(g.ids) for g in SEED_GROUPS if g.entity_type_id == 3][:4]
+        assert len(groups) == 4
+        stack.portal.delays["crm.entity.mergebatch"] = 0.6  # each merge takes its time
+        job_id = stack.api("POST", "/merges", token, {"entityTypeId": 3, "groups": groups}).json()[
+            "id"
+        ]
+
+        def merges() -> list[dict[str, Any]]:
+            return [c for c in stack.portal.calls if c["method"] == "crm.entity.mergebatch"]
+
+        wait_until(lambda: len(merges()) == 1)  # the first group merged, the second in flight
+        answer = stack.api("POST", f"/merges/{job_id}/cancel", token)
+        assert answer.status_code == 202 and answer.json()["status"] == "running"
+        body = stack.wait("merges", job_id, token)
+        assert body["status"] == "cancelled"
+        made = merges()
+        assert 1 <= len(made) <= 2 < len(groups)
+        # every call made is recorded; the groups never sent are listed pending
+        assert [r["entityIds"] for r in body["results"]] == groups[: len(made)]
+        assert body["pending"] == groups[len(made) :]
+        time.sleep(0.8)
+        assert len(merges()) == len(made)  # nothing more was sent after the cancel
+        for ids in body["pending"]:
+            assert all(i in stack.portal.crm.records[3] for i in ids)  # not merged
+        # the claims are released: the rest can be merged now
+        again = stack.api("POST", "/merges", token, {"entityTypeId": 3, "groups": body["pending"]})
+        assert again.status_code == 202
+    finally:
+        stack.close()
+
+
+def test_cancelling_a_running_scan_stores_no_groups(tmp_path: Path) -> None:
+    stack = build_stack(tmp_path)
+    try:
+        stack.install(1)
+        token = stack.open(1).token
+        stack.portal.delays["crm.contact.list"] = 0.8  # the scan's first read is slow
+        stack.portal.delays["batch"] = 0.8
+        job_id = stack.api("POST", "/scans", token, {"entityTypeId": 3}).json()["id"]
+        wait_until(lambda: stack.db.get_job(job_id).status == "running")
+        answer = stack.api("POST", f"/scans/{job_id}/cancel", token)
+        assert answer.status_code == 202
+        body = stack.wait("scans", job_id, token)
+        assert body["status"] == "cancelled"
+        assert body["groups"] == [] and body["groupsTotal"] == 0
+        with stack.db.reader.connect() as conn:
+            stored = conn.exec_driver_sql(
+                "SELECT count(*) FROM b24_scan_groups WHERE job_id = ?", (job_id,)
+            ).scalar()
+        assert stored == 0
+    finally:
+        stack.close()

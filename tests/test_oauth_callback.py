@@ -124,3 +124,60 @@ def test_a_state_of_one_portal_cannot_complete_another(installed: Stack, user: s
 
 def test_reauthorize_needs_a_session(installed: Stack) -> None:
     assert installed.api("POST", "/reauthorize", None).status_code == 401
+
+
+def test_a_code_flow_completed_by_another_user_stores_nothing(installed: Stack) -> None:
+    opened = installed.open(2)
+    assert opened.token
+    portal = installed.db.get_portal(member_id=installed.portal.member_id)
+    installed.db.set_token_status(portal.id, 2, "reauth_required")
+    before = installed.db.get_token(portal.id, 2)
+    answer = installed.api("POST", "/reauthorize", opened.token)
+    # user 3 is the one logged in to the portal in this browser
+    redirect = requests.get(
+        answer.json()["authorizeUrl"],
+        cookies={"b24emu_user": "3"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    page = requests.get(redirect.headers["Location"], timeout=10)
+    assert page.status_code == 409
+    assert "another Bitrix24 user" in page.text
+    assert installed.db.get_token(portal.id, 2) == before
+    assert installed.db.get_token(portal.id, 3) is None
+
+
+def test_an_expired_state_is_refused_and_keeps_tokens(
+    installed: Stack, user: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from b24app.web import oauth
+
+    monkeypatch.setattr(oauth, "STATE_TTL", 0.0)  # every state issued now is already expired
+    portal = installed.db.get_portal(member_id=installed.portal.member_id)
+    before = installed.db.get_token(portal.id, 1)
+    callback = _authorize(installed, user)
+    page = requests.get(callback, timeout=10)
+    assert page.status_code == 409
+    assert "re-authorise" in page.text
+    assert _grants(installed) == []  # the code was never sent anywhere
+    assert installed.db.get_token(portal.id, 1) == before
+
+
+def test_case02_the_exchange_goes_to_the_trusted_server_server_domain_names(
+    installed: Stack, user: str
+) -> None:
+    """Two trusted servers (the emulator's, under two names): the callback names the second."""
+    from b24app import app_context
+
+    default = installed.emu.oauth_url
+    second = default.replace("127.0.0.1", "localhost")
+    settings = app_context(installed.app).settings
+    object.__setattr__(settings, "oauth_servers", (default, second))
+    callback = _authorize(installed, user)
+    parts = urlsplit(callback)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    query["server_domain"] = urlsplit(second).netloc
+    page = requests.get(f"{callback.split('?', 1)[0]}?{urlencode(query)}", timeout=10)
+    assert page.status_code == 200, page.text
+    grants = _grants(installed)
+    assert [(g["host"], g["ok"]) for g in grants] == [(urlsplit(second).netloc, True)]

@@ -208,3 +208,15 @@ def test_a_client_that_cannot_confirm_a_move_never_follows_it(installed: Stack) 
     assert caught.value.code == "PORTAL_MOVED_UNVERIFIED"
     assert client.requests_sent == 1
     assert not [c for c in installed.portal.calls if c["method"] == "profile"]
+
+
+def test_case03_a_refresh_stores_the_rest_base_the_oauth_server_names(installed: Stack) -> None:
+    new_domain = installed.portal.rename()
+    portal = _stored(installed)
+    stale = installed.db.get_token(portal.id, 1).access_token
+    installed.emu.expire_access_tokens(installed.portal, 1)
+    app_context(installed.app).user_tokens(portal, 1).refresh(stale)
+    after = _stored(installed)
+    assert after.domain == new_domain
+    assert after.client_endpoint == f"http://{new_domain}/rest/"
+    assert installed.portal.redirects == []  # learnt from the token answer, not a 302

@@ -45,6 +45,10 @@ def test_case09_a_users_opening_never_touches_the_installers_pair(installed: Sta
     assert {c["user_id"] for c in binds} == {1}
 
 
+# What a contact scan reads with; user.admin is what PUT /api/settings asks.
+_JOB_METHODS = {"batch", "crm.contact.list"}
+
+
 def test_one_refresh_when_two_gunicorn_workers_and_a_job_meet_an_expired_token(
     tmp_path: Path,
 ) -> None:
@@ -62,14 +66,23 @@ def test_one_refresh_when_two_gunicorn_workers_and_a_job_meet_an_expired_token(
         "DATABASE_URL": f"sqlite:///{tmp_path / 'gunicorn.sqlite3'}",
         "B24_OAUTH_SERVERS": stack.emu.oauth_url,
         "B24_ALLOW_INSECURE": "1",
+        "B24_NO_WORKER": "1",  # jobs wait for the job process below
     }
+    access_log = tmp_path / "access.log"
     gunicorn = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
             "--workers",
             "2",
             "--threads",
-            "8",
+            "4",
+            # a worker holding four connections accepts no more: both take requests
+            "--worker-connections",
+            "4",
+            "--access-logfile",
+            str(access_log),
+            "--access-logformat",
+            "%(p)s %(m)s %(U)s %(s)s",
             "--bind",
             f"127.0.0.1:{port}",
             "b24app:create_app()",
@@ -79,42 +92,63 @@ def test_one_refresh_when_two_gunicorn_workers_and_a_job_meet_an_expired_token(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    jobs: subprocess.Popen[str] | None = None
     try:
         wait_until(lambda: _up(stack.url), timeout=20)
         assert 'data-state="ok"' in stack.install(1).text
         token = stack.open(1).token
         assert token
+        scans = [stack.api("POST", "/scans", token, {"entityTypeId": 3}) for _ in range(3)]
+        assert [r.status_code for r in scans] == [202] * 3
+        time.sleep(0.3)
+        ids = [r.json()["id"] for r in scans]
+        assert {stack.api("GET", f"/scans/{i}", token).json()["status"] for i in ids} == {"queued"}
         before = len(_refresh_grants(stack))
         assert stack.emu.expire_access_tokens(stack.portal, 1) >= 1
+        stack.emu.grant_script = [(2.5, None)]  # the one refresh takes its time
+        # A job worker in a process of its own (beside gunicorn's two), on the same database.
+        jobs = subprocess.Popen(
+            [str(Path(sys.executable).parent / "b24app"), "worker", "--threads", "3"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        # the job meets the expired token first and starts the refresh...
+        wait_until(lambda: any(r["status"] == 401 for r in stack.portal.rejected), timeout=20)
+        assert stack.portal.rejected[0]["method"] in _JOB_METHODS
 
+        # ...and while it is in flight, both gunicorn workers meet it too
         def settings_call(_n: int) -> int:
             answer = stack.api("PUT", "/settings", token, {"phoneCountry": "DE"})
             return answer.status_code
 
-        def scan_call(_n: int) -> int:
-            answer = stack.api("POST", "/scans", token, {"entityTypeId": 3})
-            return answer.status_code
-
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            futures = [pool.submit(settings_call, n) for n in range(12)]
-            futures += [pool.submit(scan_call, n) for n in range(3)]
-            statuses = [f.result() for f in futures]
-        assert statuses.count(200) == 12 and statuses.count(202) == 3
-        # the background jobs finish with the refreshed token too
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            ids = [c for c in stack.portal.calls if c["method"] == "batch" and c["status"] == 200]
-            if len(ids) >= 3:
-                break
-            time.sleep(0.2)
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            statuses = list(pool.map(settings_call, range(12)))
+        assert statuses == [200] * 12
+        assert [stack.wait("scans", i, token)["status"] for i in ids] == ["done"] * 3
+        refused = [r for r in stack.portal.rejected if r["status"] == 401]
+        assert {r["method"] for r in refused} & _JOB_METHODS
+        assert "user.admin" in {r["method"] for r in refused}  # the settings calls
+        assert {r["error"] for r in refused} == {"expired_token"}
         grants = _refresh_grants(stack)[before:]
         assert len(grants) == 1, grants
         assert grants[0]["ok"]
     finally:
+        if jobs is not None and jobs.poll() is None:
+            jobs.terminate()
+            jobs.communicate(timeout=30)
         gunicorn.terminate()
-        _, err = gunicorn.communicate(timeout=20)
+        _, err_bytes = gunicorn.communicate(timeout=20)
         stack.emu.stop()
-    assert b"Traceback" not in err, err.decode()[-2000:]
+    assert b"Traceback" not in err_bytes, err_bytes.decode()[-2000:]
+    pids = {
+        line.split()[0]
+        for line in access_log.read_text().splitlines()
+        if " PUT /api/settings 200" in line
+    }
+    assert len(pids) == 2, access_log.read_text()
 
 
 def _up(url: str) -> bool:

@@ -312,3 +312,162 @@ def test_case03_token_answers_are_read_tolerantly(
     assert grant.client_endpoint == "https://portal-a.bitrix24.com/rest/"
     assert grant.access_token == "AT_2" and grant.refresh_token == "RT_2"
     assert not hasattr(grant, "domain")  # the OAuth server's name is not a portal domain
+
+
+def test_a_slow_flaky_grant_keeps_its_lease_so_no_second_refresher_gets_in(
+    db: Database, oauth: ScriptedOAuth
+) -> None:
+    """Three tries with backoff outlast one lease; it is renewed before each try."""
+    portal = _portal(db)
+    seen: list[tuple[bool, bool]] = []
+
+    def slow(status: int) -> Callable[[dict[str, str]], Reply]:
+        def reply(_params: dict[str, str]) -> Reply:
+            time.sleep(0.45)
+            pair = db.get_token(portal.id, 1)
+            with db.reader.connect() as conn:
+                until = conn.exec_driver_sql("SELECT lock_until FROM b24_tokens").scalar()
+            live = until is not None and until > time.time()
+            # another process's refresher, meeting the expired pair now
+            intruder = db.take_refresh_lease(
+                portal.id, 1, version=pair.version, owner="other-process", seconds=5
+            )
+            seen.append((live, intruder))
+            if status == 200:
+                return 200, "application/json", json.dumps(_grant())
+            return status, "text/html", "<html>busy</html>"
+
+        return reply
+
+    oauth.replies.extend([slow(503), slow(503), slow(200)])
+    tokens = _tokens(db, oauth, portal, timeout=0.5)
+    tokens.sleep = time.sleep  # real backoff: 0.5 s, then 1 s
+    assert tokens.lease_seconds < 0.45 * 3 + 1.5  # the whole grant outlasts one lease
+    assert tokens.access_token() == "AT_2"
+    assert seen == [(True, False)] * 3
+    assert db.get_token(portal.id, 1).version == 2
+
+
+def test_an_invalid_grant_never_marks_a_pair_stored_meanwhile(
+    db: Database, oauth: ScriptedOAuth
+) -> None:
+    portal = _portal(db)
+
+    def reopened_then_refused(_params: dict[str, str]) -> Reply:
+        # the user reopens the app (a fresh pair) while our refresh token is being refused
+        db.store_token(
+            portal_id=portal.id,
+            user_id=1,
+            access_token="AT_FRAME",
+            refresh_token="RT_FRAME",
+            expires_at=time.time() + 3600,
+        )
+        return 400, "application/json", json.dumps({"error": "invalid_grant"})
+
+    oauth.replies.append(reopened_then_refused)
+    assert _tokens(db, oauth, portal).access_token() == "AT_FRAME"
+    pair = db.get_token(portal.id, 1)
+    assert (pair.access_token, pair.status) == ("AT_FRAME", "active")
+
+
+def test_case03_a_token_answer_for_another_user_is_never_stored(
+    db: Database, oauth: ScriptedOAuth, caplog: pytest.LogCaptureFixture
+) -> None:
+    portal = _portal(db)
+    oauth.json(_grant(user_id=67))  # the pair is user 1's; the answer says user 67
+    with pytest.raises(AuthFailed) as failure:
+        _tokens(db, oauth, portal).access_token()
+    assert failure.value.code == "user_mismatch"
+    pair = db.get_token(portal.id, 1)
+    assert (pair.access_token, pair.status) == ("AT_1", "reauth_required")
+    assert "AT_2" not in caplog.text and any("security" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("member_id", "client_endpoint", "stored"),
+    [
+        ("MEMBER_A", "https://portal-b.bitrix24.example/rest/", "portal-b.bitrix24.example"),
+        ("", "https://portal-b.bitrix24.example/rest/", "member_a.bitrix24.example"),
+        ("MEMBER_A", "http://portal-b.bitrix24.example/rest/", "member_a.bitrix24.example"),
+        ("MEMBER_A", "https://127.0.0.1/rest/", "member_a.bitrix24.example"),
+        ("MEMBER_A", "https://portal-b.bitrix24.example/evil/", "member_a.bitrix24.example"),
+        ("MEMBER_A", "javascript:alert(1)", "member_a.bitrix24.example"),
+    ],
+)
+def test_case03_the_rest_base_a_token_answer_names_is_stored_when_usable(
+    db: Database, oauth: ScriptedOAuth, member_id: str, client_endpoint: str, stored: str
+) -> None:
+    portal = _portal(db)
+    grant = _grant(client_endpoint=client_endpoint)
+    grant["member_id"] = member_id
+    oauth.json(grant)
+    assert _tokens(db, oauth, portal).access_token() == "AT_2"
+    after = db.get_portal(portal_id=portal.id)
+    assert after.domain == stored
+    assert after.client_endpoint == f"https://{stored}/rest/"
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [({"member_id": "x" * 32}, "member_mismatch"), ({"user_id": 3}, "user_mismatch")],
+)
+def test_a_token_answer_for_someone_else_has_its_own_api_code(
+    installed: Any, changes: dict[str, Any], code: str
+) -> None:
+    stack = installed
+    token = stack.open(1).token
+    stack.emu.expire_access_tokens(stack.portal, 1)
+    stack.emu.grant_answer_changes = changes
+    answer = stack.api("PUT", "/settings", token, {"phoneCountry": "DE"})
+    assert answer.status_code == 409
+    assert answer.json()["error"]["code"] == code
+
+
+# -- CASE-01 against the emulator, with the real UserTokens ------------------------------------
+
+
+def _grants_of(stack: Any) -> list[dict[str, Any]]:
+    return [e for e in stack.emu.oauth_log if e["grant_type"] == "refresh_token"]
+
+
+def _profile_calls(stack: Any) -> int:
+    return len([c for c in stack.portal.calls if c["method"] == "profile"]) + len(
+        [r for r in stack.portal.rejected if r["method"] == "profile"]
+    )
+
+
+def _client(stack: Any, user_id: int) -> Any:
+    from b24app import app_context
+
+    ctx = app_context(stack.app)
+    return ctx.rest(ctx.db.get_portal(member_id=stack.portal.member_id), user_id)
+
+
+@pytest.mark.parametrize("how", ["expired", "invalid"])
+def test_case01_an_expired_or_invalid_token_is_refreshed_once_and_the_call_retried(
+    installed: Any, how: str
+) -> None:
+    stack = installed
+    assert stack.open(2).token
+    stored = stack.db.get_token(stack.db.get_portal(member_id=stack.portal.member_id).id, 2)
+    if how == "expired":
+        stack.emu.expire_access_tokens(stack.portal, 2)
+    else:
+        stack.emu.tokens.access[stored.access_token].revoked = True  # "invalid_token"
+    assert _client(stack, 2).call("profile")["ID"] == "2"
+    assert [r["error"] for r in stack.portal.rejected] == [
+        "expired_token" if how == "expired" else "invalid_token"
+    ]
+    assert [(g["user_id"], g["ok"]) for g in _grants_of(stack)] == [(2, True)]
+    assert _profile_calls(stack) == 2
+
+
+def test_case01_a_second_401_after_the_refresh_stops_without_looping(installed: Any) -> None:
+    stack = installed
+    assert stack.open(2).token
+    stack.emu.expire_access_tokens(stack.portal, 2)
+    stack.emu.access_token_ttl = 0  # the refresh hands out a token that is already dead
+    with pytest.raises(AuthFailed):
+        _client(stack, 2).call("profile")
+    assert len(_grants_of(stack)) == 1
+    assert _profile_calls(stack) == 2  # the first call and one retry, no more

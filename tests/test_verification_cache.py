@@ -91,6 +91,7 @@ def test_an_unfinished_install_is_not_kept_so_finishing_it_takes_effect(stack: S
 
 
 def test_uninstalling_drops_what_was_kept(installed: Stack) -> None:
+    assert installed.open(1).token  # the admin's opening stores the application_token
     assert installed.frame("/app", installed.portal.frame_post(2)).status_code == 200
     assert _kept(installed)
     installed.portal.uninstall(clean=False)

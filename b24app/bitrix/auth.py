@@ -19,15 +19,28 @@ from b24app.bitrix.errors import (
     TransientError,
 )
 from b24app.bitrix.oauth import OAuthServer, TokenGrant
+from b24app.bitrix.relocation import adopt_reported_endpoint
 from b24app.storage.db import Database, Portal, TokenPair
 
 log = logging.getLogger(__name__)
 
 # Refresh this long before the stored expiry, so a call never leaves with a dying token.
 EXPIRY_MARGIN = 60.0
-LEASE_SECONDS = 30.0
 # A timeout, 5xx or HTML answer from the OAuth server is tried this often, with backoff.
 REFRESH_TRIES = 3
+# The refresh lease covers one try (the OAuth server's timeout) and the backoff after it; it
+# is renewed before every try, so a slow grant never lets a second refresher in.
+LEASE_MARGIN = 2.0
+
+
+def _backoff(attempt: int) -> float:
+    return 0.5 * 2 ** (attempt - 1)
+
+
+class _LeaseLost(Exception):
+    """The refresh lease lapsed and another refresher holds it now."""
+
+
 CREDENTIALS_ALARM = "app_credentials_invalid"
 _process_locks: dict[tuple[int, int], threading.Lock] = {}
 _process_locks_guard = threading.Lock()
@@ -60,7 +73,9 @@ class UserTokens:
         guard: CredentialGuard | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        allow_insecure: bool = False,
     ) -> None:
+        self.allow_insecure = allow_insecure
         self.db = db
         self.oauth = oauth
         self.portal = portal
@@ -100,10 +115,16 @@ class UserTokens:
             return self.refresh(pair.access_token)
         return pair.access_token
 
+    @property
+    def lease_seconds(self) -> float:
+        """How long one try holds the refresh lease."""
+        return self.oauth.timeout + LEASE_MARGIN
+
     def refresh(self, stale_token: str) -> str:
         """Refresh once: one caller holds the lease, the others use what it stored."""
         with _process_lock((self.portal.id, self.user_id)):
-            deadline = self.clock() + LEASE_SECONDS + 5
+            # long enough to wait out a holder's every try
+            deadline = self.clock() + REFRESH_TRIES * (self.lease_seconds + 1) + 5
             while True:
                 pair = self._stored()
                 if (
@@ -119,9 +140,16 @@ class UserTokens:
                     self.user_id,
                     version=pair.version,
                     owner=self.owner,
-                    seconds=LEASE_SECONDS,
+                    seconds=self.lease_seconds,
                 ):
-                    return self._refresh_holding_lease(pair)
+                    try:
+                        return self._refresh_holding_lease(pair)
+                    except _LeaseLost:
+                        log.warning(
+                            "refresh lease of portal=%s user=%s lapsed; waiting for the new holder",
+                            self.portal.member_id,
+                            self.user_id,
+                        )
                 if self.clock() > deadline:
                     raise TransientError("REFRESH_BUSY", "another process is refreshing this token")
                 self.sleep(0.2)
@@ -129,6 +157,16 @@ class UserTokens:
     def _grant(self, pair: TokenPair) -> TokenGrant:
         """The refresh grant, tried again after transient faults (timeouts, 5xx, HTML)."""
         for attempt in range(1, REFRESH_TRIES + 1):
+            # Renew before sending: a lease that lapsed may be someone else's now, and a
+            # refresh token sent twice kills the pair.
+            if attempt > 1 and not self.db.renew_refresh_lease(
+                self.portal.id,
+                self.user_id,
+                version=pair.version,
+                owner=self.owner,
+                seconds=self.lease_seconds,
+            ):
+                raise _LeaseLost()
             try:
                 return self.oauth.refresh(pair.refresh_token)
             except OAuthTransient as exc:
@@ -142,7 +180,7 @@ class UserTokens:
                 )
                 if attempt == REFRESH_TRIES:
                     raise
-                self.sleep(0.5 * 2 ** (attempt - 1))
+                self.sleep(_backoff(attempt))
         raise AssertionError("unreachable")
 
     def _credentials_refused(self) -> None:
@@ -171,7 +209,14 @@ class UserTokens:
             grant = self._grant(pair)
         except InvalidGrant as exc:
             self.db.release_refresh_lease(self.portal.id, self.user_id, self.owner)
-            self.db.set_token_status(self.portal.id, self.user_id, "reauth_required")
+            # Only the pair we sent is dead: one stored meanwhile (the user reopened the app,
+            # or another refresher won) is fresh and is used instead.
+            if not self.db.set_token_status(
+                self.portal.id, self.user_id, "reauth_required", expected_version=pair.version
+            ):
+                newer = self._stored()
+                if newer.access_token != pair.access_token:
+                    return newer.access_token
             log.warning(
                 "refresh refused (invalid_grant) portal=%s user=%s: re-authorisation needed",
                 self.portal.member_id,
@@ -197,6 +242,18 @@ class UserTokens:
                 self.portal.member_id,
             )
             raise AuthFailed("member_mismatch", "the OAuth server answered for another portal")
+        if grant.user_id is not None and grant.user_id != self.user_id:
+            # Another user's pair must never act as this one; ours was spent on the request.
+            self.db.release_refresh_lease(self.portal.id, self.user_id, self.owner)
+            self.db.set_token_status(
+                self.portal.id, self.user_id, "reauth_required", expected_version=pair.version
+            )
+            log.error(
+                "security: token answer for another user rejected (portal=%s user=%s)",
+                self.portal.member_id,
+                self.user_id,
+            )
+            raise AuthFailed("user_mismatch", "the OAuth server answered for another user")
         if not self.db.swap_token(
             portal_id=self.portal.id,
             user_id=self.user_id,
@@ -207,6 +264,11 @@ class UserTokens:
         ):
             # A newer pair was stored meanwhile (the user reopened the app); it wins.
             return self._stored().access_token
+        if grant.member_id == self.portal.member_id and grant.client_endpoint:
+            # CASE-03: the trusted server's answer names the portal's REST base
+            adopt_reported_endpoint(
+                self.db, self.portal, grant.client_endpoint, allow_insecure=self.allow_insecure
+            )
         return grant.access_token
 
 

@@ -48,6 +48,9 @@ class VerifiedToken:
     client_endpoint: str
     installed: bool
     expires_at: float
+    # the installed app version app.info reports (None when it names none, or when recalled
+    # from the database's verification cache, which does not keep it)
+    version: str | None = None
 
 
 def origin_of(url: str) -> str:
@@ -197,6 +200,7 @@ class OAuthServer:
         if user_id is None or user_id <= 0:
             raise VerificationError("token_without_user", 403)
         expires = _parse_expiry(info.get("expires"))
+        version = str(install.get("version") or "").strip()[:32] or None
         return VerifiedToken(
             user_id=int(user_id),
             member_id=member_id,
@@ -204,6 +208,7 @@ class OAuthServer:
             client_endpoint=str(install.get("client_endpoint") or ""),
             installed=bool(install.get("installed")),
             expires_at=expires,
+            version=version,
         )
 
 

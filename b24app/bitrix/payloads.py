@@ -71,6 +71,13 @@ class EventPost:
     server_endpoint: str
     client_endpoint: str
     data: dict[str, Any]
+    ts: str = ""
+
+    @property
+    def entity_id(self) -> str:
+        """``data[FIELDS][ID]``, the record a CRM event is about ("" when none)."""
+        fields = self.data.get("FIELDS")
+        return str(fields.get("ID") or "").strip()[:64] if isinstance(fields, dict) else ""
 
 
 def portal_address(domain: str, protocol: str | None, *, allow_insecure: bool) -> PortalAddress:
@@ -208,4 +215,5 @@ def parse_event(form: Mapping[str, str]) -> EventPost:
         server_endpoint=str(auth.get("server_endpoint") or "").strip(),
         client_endpoint=str(auth.get("client_endpoint") or "").strip(),
         data=data,
+        ts=str(nested.get("ts") or "").strip()[:32],
     )

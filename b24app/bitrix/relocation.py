@@ -102,3 +102,41 @@ class PortalRelocation:
             current.domain,
             domain,
         )
+
+
+def adopt_reported_endpoint(
+    db: Database, portal: Portal, client_endpoint: str, *, allow_insecure: bool
+) -> bool:
+    """Store the REST base a trusted OAuth server's token answer names for this portal.
+
+    The caller has checked the answer is for this portal's member_id. A value that is not a
+    portal REST base (``scheme://host[:port]/rest/``) is ignored. True when it was stored.
+    """
+    parts = urlsplit(client_endpoint.strip())
+    if parts.scheme not in ("http", "https") or parts.path.rstrip("/") != "/rest":
+        return False
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return False
+    try:
+        address = portal_address(
+            parts.netloc, "1" if parts.scheme == "https" else "0", allow_insecure=allow_insecure
+        )
+    except VerificationError:
+        log.warning("security: a token answer names an unusable REST base; ignored")
+        return False
+    current = db.get_portal(portal_id=portal.id)
+    if current is None or current.client_endpoint == address.client_endpoint:
+        return False
+    db.update_portal(
+        portal.id,
+        domain=address.domain,
+        scheme=address.scheme,
+        client_endpoint=address.client_endpoint,
+    )
+    log.warning(
+        "portal %s: the OAuth server names its REST base at %s (was %s); stored",
+        portal.member_id,
+        address.domain,
+        current.domain,
+    )
+    return True

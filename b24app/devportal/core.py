@@ -53,6 +53,11 @@ class DevPortal:
         self.oauth_log: list[dict[str, Any]] = []
         # Every app.info asked of the OAuth server: the member it was about, or None.
         self.app_info_log: list[str | None] = []
+        # A script for the next token grants, one step each: (seconds to wait, then an HTML
+        # error page with this status, or None to answer normally). A slow, flaky OAuth server.
+        self.grant_script: list[tuple[float, int | None]] = []
+        # Fields laid over every successful token answer (a misbehaving OAuth server).
+        self.grant_answer_changes: dict[str, Any] = {}
         self.portals: list[Portal] = []
         self.host = "127.0.0.1"
         self._oauth_server: ServerThread | None = None
@@ -178,17 +183,39 @@ class DevPortal:
                 {"error": "invalid_request", "error_description": str(exc)}, 400, request
             )
         if path == "/oauth/token":
-            status, body = self._token(params)
+            with self.lock:
+                step = self.grant_script.pop(0) if self.grant_script else None
+            if step is not None:
+                time.sleep(step[0])
+                if step[1] is not None:
+                    with self.lock:
+                        self.oauth_log.append(
+                            {
+                                "grant_type": str(params.get("grant_type", "")),
+                                "client_id": str(params.get("client_id", "")),
+                                "ok": False,
+                                "error": f"scripted {step[1]}",
+                                "member_id": None,
+                                "user_id": None,
+                            }
+                        )
+                    return Response(
+                        "<html><body>Service temporarily unavailable</body></html>",
+                        status=step[1],
+                        mimetype="text/html",
+                    )
+            status, body = self._token(params, host=request.host)
             return json_response(body, status, request)
         if path in ("/rest/app.info", "/rest/app.info.json"):
             status, body = self._app_info(params)
             return json_response(body, status, request)
         return json_response({"error": "NOT_FOUND", "error_description": "Not found"}, 404, request)
 
-    def _token(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _token(self, params: dict[str, Any], *, host: str = "") -> tuple[int, dict[str, Any]]:
         grant_type = str(params.get("grant_type", ""))
         client_id = str(params.get("client_id", ""))
         entry: dict[str, Any] = {
+            "host": host,  # the name the OAuth server was reached by
             "grant_type": grant_type,
             "client_id": client_id,
             "ok": False,
@@ -251,6 +278,7 @@ class DevPortal:
         if with_user:
             body["expires"] = int(access.expires_at)
             body["user_id"] = user_id
+        body.update(self.grant_answer_changes)
         return 200, body
 
     def _app_info(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:

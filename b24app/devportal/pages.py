@@ -212,6 +212,7 @@ def _html(portal: Portal, user: User, title: str, body: str, status: int = 200) 
         "isAdmin": user.admin,
         "appOrigin": app.origin if app else None,
         "installed": portal.installed,
+        "openPathError": portal.open_path_error,
     }
     options = "".join(
         f"<option value='{u.id}'{' selected' if u.id == user.id else ''}>"

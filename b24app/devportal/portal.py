@@ -85,8 +85,16 @@ class Portal:
         self.users: dict[int, User] = default_users()
         self.crm = CrmStore()
         self.placements: list[dict[str, Any]] = []
+        # When set, placement.get and event.get list nothing, though the bindings stay (and a
+        # second bind is still refused as already bound): a lagging or partial listing.
+        self.hide_bindings = False
+        # When set, the portal page answers every openPath with this errorCode (a portal or
+        # device that cannot open a slider), so the app must find its own way there.
+        self.open_path_error: str | None = None
         self.event_handlers: list[dict[str, Any]] = []
         self.calls: list[dict[str, Any]] = []
+        # Calls refused before they ran because of their token: {"method", "status", "error"}.
+        self.rejected: list[dict[str, Any]] = []
         # Parameters the portal never sees, per method: what a GET with a JSON body loses (CASE-14).
         self.lost_params: dict[str, set[str]] = {}
         # Page sizes a method clamps to, where it is not Bitrix24's fixed 50 (CASE-21).
@@ -94,6 +102,8 @@ class Portal:
         # Statuses answered with an HTML page instead of the JSON error body, as a proxy or an
         # overloaded portal does (CASE-19: a 429 with an HTML body).
         self.html_error_statuses: set[int] = set()
+        # Seconds a method takes before it answers, whatever the answer (a slow portal).
+        self.delays: dict[str, float] = {}
         self.page_visits: list[str] = []
         self.limits = Limits(enabled=limits)
         self.installed = False
@@ -494,10 +504,20 @@ class Portal:
             )
         if method.endswith(".json"):
             method = method[: -len(".json")]
+        delay = self.delays.get(method.strip().lower(), 0.0)
+        if delay > 0:
+            time.sleep(delay)
         try:
             with self.emu.lock:
                 self.limits.admit_request()
-            user = self.authenticate(params)
+            try:
+                user = self.authenticate(params)
+            except RestError as exc:
+                with self.emu.lock:
+                    self.rejected.append(
+                        {"method": method.strip().lower(), "status": exc.status, "error": exc.error}
+                    )
+                raise
             outcome, timing = self.execute(method, params, user, via_batch=False)
         except RestError as exc:
             if exc.status in self.html_error_statuses:

@@ -405,6 +405,8 @@ def placement_unbind(portal: Portal, user: User, params: dict[str, Any]) -> Outc
 def placement_get(portal: Portal, user: User, params: dict[str, Any]) -> Outcome:
     """List this app's bound placement handlers (admin only)."""
     _require_admin(user)
+    if portal.hide_bindings:
+        return _outcome([])
     return _outcome([dict(p) for p in portal.placements])
 
 
@@ -455,6 +457,8 @@ def event_unbind(portal: Portal, user: User, params: dict[str, Any]) -> Outcome:
 @method("event.get")
 def event_get(portal: Portal, user: User, params: dict[str, Any]) -> Outcome:
     """List the app's bound event handlers."""
+    if portal.hide_bindings:
+        return _outcome([])
     return _outcome([dict(e) for e in portal.event_handlers])
 
 

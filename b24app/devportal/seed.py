@@ -20,8 +20,10 @@ sokolov     12, 14            phone      OK      same number and same extension 
 volkov      16, 18            email      OK      e-mail with trailing space
 lebedeva    17, 19            phone      OK      mobile written two ways
 semenov     22, 23            email      CONFL.  "Пётр Семёнов" vs "Петр Семенов" (ё/е)
-kuznetsova  24, 25            email      OK      24 has no NAME; mixed-case e-mail
-fedorov     26, 27            phone      CONFL.  "Nikolai" vs "Nikolay" (small typo)
+kuznetsova  25, 24            email      OK      24 has no NAME; mixed-case e-mail; 25 is
+                                                 older although its ID is higher
+fedorov     26, 27            phone      CONFL.  "Nikolai" vs "Nikolay" (small typo); both
+                                                 created at one instant: the lower ID first
 orlova      28, 29, 30        email,     OK      three records, spaces and upper case
                               phone
 lisitsyn    64, 65, 66,       phone      CONFL.  one mobile written five ways; Григорий,
@@ -133,8 +135,10 @@ SEED_GROUPS: tuple[SeedGroup, ...] = (
     SeedGroup("volkov", 3, (16, 18), ("email",), "SUCCESS", "trailing space in e-mail"),
     SeedGroup("lebedeva", 3, (17, 19), ("phone",), "SUCCESS", "mobile written two ways"),
     SeedGroup("semenov", 3, (22, 23), ("email",), "CONFLICT", "ё vs е in NAME"),
-    SeedGroup("kuznetsova", 3, (24, 25), ("email",), "SUCCESS", "missing first name"),
-    SeedGroup("fedorov", 3, (26, 27), ("phone",), "CONFLICT", "Nikolai vs Nikolay"),
+    SeedGroup(
+        "kuznetsova", 3, (25, 24), ("email",), "SUCCESS", "missing first name; older higher ID"
+    ),
+    SeedGroup("fedorov", 3, (26, 27), ("phone",), "CONFLICT", "Nikolai vs Nikolay; same date"),
     SeedGroup("orlova", 3, (28, 29, 30), ("email", "phone"), "SUCCESS", "three-way"),
     SeedGroup(
         "lisitsyn",
@@ -302,9 +306,11 @@ _CONTACTS: list[_ContactRow] = [
     ),
     (23, "Петр", "Семенов", (), ("P.Semenov@semenov.example ",), "2022-12-12", 2, {}),
     (24, "", "Kuznetsova", (), ("m.kuz@kuz.example",), "2020-09-09", 1, {}),
-    (25, "Maria", "Kuznetsova", ("+7 999 888-77-66",), ("M.Kuz@Kuz.example",), "2023-07-07", 2, {}),
+    # older than 24 although its ID is higher: the survivor is the oldest, not the lowest ID
+    (25, "Maria", "Kuznetsova", ("+7 999 888-77-66",), ("M.Kuz@Kuz.example",), "2019-07-07", 2, {}),
     (26, "Nikolai", "Fedorov", ("+7 917 222-33-44",), (), "2021-04-04", 1, {}),
-    (27, "Nikolay", "Fedorov", ("8-917-222-33-44",), (), "2024-01-01", 3, {}),
+    # created at the same instant as 26: the tie goes to the lower ID
+    (27, "Nikolay", "Fedorov", ("8-917-222-33-44",), (), "2021-04-04", 3, {}),
     (28, "Ekaterina", "Orlova", (), ("  KATYA.ORLOVA@ORLOVA.EXAMPLE",), "2019-06-06", 1, {}),
     (
         29,

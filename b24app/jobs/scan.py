@@ -347,6 +347,9 @@ def run_scan(
     else:
         read_all(client, entity, records, beat, parallel=parallel)
         searched = "all"
+    # A cancel that came while the last page was read still stops the scan: nothing is stored.
+    if not beat(progress_done=len(records), progress_total=len(records)):
+        raise Cancelled
     result = find_duplicate_groups(
         records.values(), default_region=portal.phone_region, kind=entity.kind
     )

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from b24app.storage.schema import (
     alarms,
+    event_deliveries,
     jobs,
     merge_claims,
     merge_history,
@@ -317,6 +318,7 @@ class Database:
                     member_id=member_id,
                     created_at=now,
                     state="new",
+                    state_changed_at=now,
                     phone_region=phone_region,
                 )
                 try:
@@ -329,11 +331,17 @@ class Database:
                         .mappings()
                         .first()
                     )
-                    for key in ("member_id", "created_at", "state", "phone_region"):
+                    for key in (
+                        "member_id",
+                        "created_at",
+                        "state",
+                        "state_changed_at",
+                        "phone_region",
+                    ):
                         values.pop(key, None)
             if row is not None:
                 if row["state"] in ("uninstalled", "need_reinstall"):
-                    values["state"] = "new"
+                    values.update(state="new", state_changed_at=now)
                 conn.execute(
                     sa.update(portals).where(portals.c.member_id == member_id).values(**values)
                 )
@@ -425,29 +433,35 @@ class Database:
         return result.rowcount > 0
 
     def mark_stale_installs(self, *, older_than: float) -> list[str]:
-        """``new`` portals created before ``older_than`` become need_reinstall (CASE-07)."""
+        """Portals ``new`` since before ``older_than`` become need_reinstall (CASE-07).
+
+        Timed from when the portal became ``new`` (a reinstall restarts the clock).
+        """
         now = time.time()
+        since = sa.func.coalesce(portals.c.state_changed_at, portals.c.created_at)
         with self.engine.begin() as conn:
             stale = [
                 row[0]
                 for row in conn.execute(
                     sa.select(portals.c.member_id).where(
-                        portals.c.state == "new", portals.c.created_at < older_than
+                        portals.c.state == "new", since < older_than
                     )
                 )
             ]
             if stale:
                 conn.execute(
                     sa.update(portals)
-                    .where(portals.c.member_id.in_(stale))
-                    .values(state="need_reinstall", updated_at=now)
+                    .where(portals.c.member_id.in_(stale), portals.c.state == "new")
+                    .values(state="need_reinstall", state_changed_at=now, updated_at=now)
                 )
         return stale
 
     def mark_installed(self, portal_id: int) -> None:
         """Record that set-up completed."""
         now = time.time()
-        self.update_portal(portal_id, state="installed", installed_at=now, setup_error=None)
+        self.update_portal(
+            portal_id, state="installed", state_changed_at=now, installed_at=now, setup_error=None
+        )
 
     def uninstall_portal(self, portal_id: int, *, purge: bool) -> None:
         """Wipe a portal's tokens, fail its active jobs and (with purge) drop its data."""
@@ -501,8 +515,39 @@ class Database:
             conn.execute(
                 sa.update(portals)
                 .where(portals.c.id == portal_id)
-                .values(state="uninstalled", application_token=None, updated_at=now)
+                .values(
+                    state="uninstalled",
+                    state_changed_at=now,
+                    application_token=None,
+                    updated_at=now,
+                )
             )
+
+    # -- event deliveries ------------------------------------------------------------------
+
+    def claim_event_delivery(
+        self, *, member_id: str, event: str, entity_id: str, ts: str, keep_for: float = 172_800
+    ) -> bool:
+        """True for the first claim of this delivery in any process; False for a repeat."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.delete(event_deliveries).where(event_deliveries.c.received_at < now - keep_for)
+            )
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        sa.insert(event_deliveries).values(
+                            member_id=member_id,
+                            event=event,
+                            entity_id=entity_id,
+                            ts=ts,
+                            received_at=now,
+                        )
+                    )
+            except IntegrityError:
+                return False
+        return True
 
     # -- verified frame tokens -------------------------------------------------------------
 
@@ -824,6 +869,23 @@ class Database:
             )
         return result.rowcount == 1
 
+    def renew_refresh_lease(
+        self, portal_id: int, user_id: int, *, version: int, owner: str, seconds: float
+    ) -> bool:
+        """Extend a lease we hold on a pair at ``version``; False if it is no longer ours."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sa.update(tokens)
+                .where(
+                    tokens.c.portal_id == portal_id,
+                    tokens.c.user_id == user_id,
+                    tokens.c.version == version,
+                    tokens.c.lock_owner == owner,
+                )
+                .values(lock_until=time.time() + seconds)
+            )
+        return result.rowcount == 1
+
     def release_refresh_lease(self, portal_id: int, user_id: int, owner: str) -> None:
         """Give a lease back without a new pair (the refresh failed)."""
         with self.engine.begin() as conn:
@@ -837,14 +899,19 @@ class Database:
                 .values(lock_owner=None, lock_until=None)
             )
 
-    def set_token_status(self, portal_id: int, user_id: int, status: str) -> None:
-        """Mark a pair (e.g. reauth_required)."""
+    def set_token_status(
+        self, portal_id: int, user_id: int, status: str, *, expected_version: int | None = None
+    ) -> bool:
+        """Mark a pair (e.g. reauth_required); with ``expected_version``, only that version of
+        it (a newer pair stored meanwhile is left alone). True when a row was marked."""
+        query = sa.update(tokens).where(
+            tokens.c.portal_id == portal_id, tokens.c.user_id == user_id
+        )
+        if expected_version is not None:
+            query = query.where(tokens.c.version == expected_version)
         with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(tokens)
-                .where(tokens.c.portal_id == portal_id, tokens.c.user_id == user_id)
-                .values(status=status, updated_at=time.time())
-            )
+            result = conn.execute(query.values(status=status, updated_at=time.time()))
+        return result.rowcount == 1
 
     # -- jobs ----------------------------------------------------------------------------
 

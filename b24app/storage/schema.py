@@ -22,6 +22,8 @@ portals = sa.Table(
     sa.Column("phone_region", sa.String(4), nullable=True),
     # new -> installed -> uninstalled; need_reinstall when set-up never completed
     sa.Column("state", sa.String(20), nullable=False, server_default="new"),
+    # when ``state`` last changed (NULL on rows from before: created_at stands in)
+    sa.Column("state_changed_at", sa.Float, nullable=True),
     sa.Column("app_version", sa.String(32), nullable=True),
     sa.Column("setup_error", sa.Text, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
@@ -264,4 +266,17 @@ queue_counters = sa.Table(
     sa.Column("queue", sa.String(64), primary_key=True),
     sa.Column("key", sa.String(255), primary_key=True),
     sa.Column("value", sa.Integer, nullable=False),
+)
+
+# Events the app acted on, one row per (member, event, record, ts): the primary key makes a
+# repeated delivery's claim fail in every process. Kept two days (retries last up to one).
+event_deliveries = sa.Table(
+    "b24_event_deliveries",
+    metadata,
+    sa.Column("member_id", sa.String(64), primary_key=True),
+    sa.Column("event", sa.String(64), primary_key=True),
+    sa.Column("entity_id", sa.String(64), primary_key=True),  # data[FIELDS][ID], "" if none
+    sa.Column("ts", sa.String(32), primary_key=True),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Index("ix_b24_event_deliveries_received", "received_at"),
 )

@@ -65,4 +65,10 @@ def register(app: Flask, ctx: AppContext) -> None:
         frame_origin = getattr(g, "frame_origin", None)
         if request.endpoint == "static" or request.endpoint == "ops.vendor_sdk":
             response.headers.pop("Cache-Control", None)
-        return apply_headers(response, frame_origin=frame_origin, script_origins=scripts)
+        return apply_headers(
+            response,
+            frame_origin=frame_origin,
+            script_origins=scripts,
+            # production serves HTTPS only; the insecure development mode may not
+            hsts=not ctx.settings.allow_insecure,
+        )

@@ -66,6 +66,11 @@ AUTH_MESSAGES = {
     "from Bitrix24 (or re-authorise) to continue.",
     "app_credentials_invalid": "Bitrix24 refuses the app's credentials: the portal's "
     "administrator must reinstall the app, or the app's operator must fix its keys.",
+    # the OAuth server answered a refresh with another portal's or user's pair (logged)
+    "member_mismatch": "Bitrix24's authorisation server answered for another portal; nothing "
+    "was stored. Open the app again from Bitrix24 to continue.",
+    "user_mismatch": "Bitrix24's authorisation server answered for another user; nothing was "
+    "stored. Open the app again from Bitrix24 to continue.",
 }
 
 

@@ -9,7 +9,7 @@ from flask import Blueprint, g, jsonify, render_template, request
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from b24app.bitrix.errors import VerificationError
-from b24app.bitrix.payloads import FramePost, parse_event, parse_frame_post
+from b24app.bitrix.payloads import FramePost, parse_event, parse_frame_post, portal_address
 from b24app.i18n import language, strings
 from b24app.installs import (
     install_from_event,
@@ -59,6 +59,26 @@ def _parse() -> FramePost:
     )
 
 
+def _refusal(exc: VerificationError, lang: str | None) -> tuple[str, int]:
+    """The refusal page, frameable by the portal the POST names when its address parses.
+
+    Only a header names that origin (nothing is sent there); the page holds no session, so
+    letting the frame show why it was refused gives a forger nothing.
+    """
+    merged = {**request.args.to_dict(), **request.form.to_dict()}
+    try:
+        address = portal_address(
+            merged.get("DOMAIN") or "",
+            merged.get("PROTOCOL"),
+            allow_insecure=ctx().settings.allow_insecure,
+        )
+    except VerificationError:
+        pass
+    else:
+        g.frame_origin = address.base_url
+    return error_page(exc.status, exc.reason, lang)
+
+
 def _is_server_install() -> bool:
     return bool(request.form.get("event") or request.form.get("auth[access_token]"))
 
@@ -83,11 +103,11 @@ def install() -> Any:
         verified = verify_frame(app_ctx, post)
     except VerificationError as exc:
         log.warning("install frame refused: %s", exc.reason)
-        return error_page(exc.status, exc.reason, lang)
+        return _refusal(exc, lang)
     g.frame_origin = post.address.base_url
     if not is_portal_admin(app_ctx, post):
         return error_page(403, "installer_not_admin", post.lang)
-    portal = store_frame_user(app_ctx, post, verified, installer=True)
+    portal = store_frame_user(app_ctx, post, verified, installer=True, admin=True)
     failures = set_up_portal(app_ctx, portal, verified.user_id)
     t = strings(post.lang)
     return render_template(
@@ -111,7 +131,7 @@ def open_app() -> Any:
         verified = verify_frame(app_ctx, post)
     except VerificationError as exc:
         log.warning("app frame refused: %s", exc.reason)
-        return error_page(exc.status, exc.reason, lang)
+        return _refusal(exc, lang)
     g.frame_origin = post.address.base_url
     existing = app_ctx.db.get_portal(member_id=post.member_id)
     if existing is not None and existing.state == "uninstalled":

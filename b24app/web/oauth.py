@@ -78,7 +78,7 @@ def callback() -> Any:
     if claimed is None:
         log.warning("OAuth callback with an unknown, used or expired state")
         return error_page(409, "reauthorize")
-    portal_id, _user_id = claimed
+    portal_id, state_user = claimed
     portal = app_ctx.db.get_portal(portal_id=portal_id)
     if portal is None or portal.state == "uninstalled" or portal.member_id != member_id:
         log.warning("security: OAuth callback for another portal than its state")
@@ -113,6 +113,10 @@ def callback() -> Any:
         )
     except VerificationError as exc:
         return error_page(exc.status, exc.reason)
+    if verified.user_id != state_user or grant.user_id not in (None, state_user):
+        # Someone else completed the authorisation in the portal: nothing is stored.
+        log.warning("security: OAuth callback completed by another user than its state's")
+        return error_page(409, "reauthorize_other_user")
     if address.domain != portal.domain:
         # app.info confirmed the portal now lives at this address (a renamed portal)
         app_ctx.db.update_portal(

@@ -66,6 +66,7 @@ def test_invalid_client(emu: DevPortal, portal: Portal) -> None:
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
     assert emu.oauth_log[-1] == {
+        "host": emu.oauth_host,
         "grant_type": "refresh_token",
         "client_id": CLIENT_ID,
         "ok": False,

@@ -146,6 +146,10 @@
   }
 
   function openPath(frame, params) {
+    if (config.openPathError) {
+      record('portal', 'openPath:refused', { errorCode: config.openPathError }, frame.sid);
+      return Promise.resolve({ result: 'error', errorCode: config.openPathError });
+    }
     let url;
     try {
       url = normalisePath(params && params.path);
