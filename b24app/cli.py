@@ -1,4 +1,4 @@
-"""Command line: ``b24app demo`` (app + emulated portal on loopback) and ``b24app init-db``."""
+"""Command line: the demo, the schema, and operators' tools (``b24app --help`` lists them)."""
 
 from __future__ import annotations
 
@@ -89,26 +89,62 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def init_db(_args: argparse.Namespace) -> int:
-    """Create the schema in DATABASE_URL (the Procfile's release step)."""
+def _database_url() -> str:
+    """DATABASE_URL from the environment (or .env), else the default SQLite file."""
     from dotenv import load_dotenv
 
-    from b24app.config import ConfigError, load_settings
+    load_dotenv(Path.cwd() / ".env")
+    url = os.environ.get("DATABASE_URL") or f"sqlite:///{Path('instance').resolve()}/b24app.sqlite3"
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+def _plain_database() -> Database:
+    """The database of DATABASE_URL, for commands that never read a token."""
     from b24app.storage import Database
 
-    load_dotenv(Path.cwd() / ".env")
+    return Database(_database_url())
+
+
+def db_upgrade(args: argparse.Namespace) -> int:
+    """Create the schema, or migrate it to the newest revision (the Procfile's release step)."""
+    from b24app.storage import migrate
+
+    db = _plain_database()
     try:
-        settings = load_settings(instance_path=Path("instance"))
-    except ConfigError as exc:
+        done = migrate.upgrade(db.engine, args.revision)
+    except migrate.SchemaError as exc:
         print(f"b24app: {exc}", file=sys.stderr)
-        return 2
-    if settings.database_url.startswith("sqlite:///"):
-        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
-            parents=True, exist_ok=True
-        )
-    Database(settings.database_url).create_tables()
-    print("schema ready")
+        return 1
+    finally:
+        db.close()
+    said = {
+        "created": "schema created",
+        "stamped": "schema made before migrations recognised",
+        "upgraded": "schema upgraded",
+        "none": "schema already current",
+    }
+    print(f"{said.get(done.action, done.action)}: revision {done.current} (newest {done.head})")
     return 0
+
+
+def db_status(_args: argparse.Namespace) -> int:
+    """Print the database's revision and any difference from the app's tables."""
+    from b24app.storage import migrate
+
+    db = _plain_database()
+    try:
+        state = migrate.state(db.engine)
+        diffs = migrate.differences(db.engine) if state.is_current else []
+    finally:
+        db.close()
+    print(f"revision {state.current or 'none'} (newest {state.head})")
+    for diff in diffs:
+        print(f"  differs: {diff}")
+    if not state.is_current:
+        print("run `b24app db upgrade`")
+    return 0 if state.is_current and not diffs else 1
 
 
 def _open_database() -> tuple[Settings, Database] | None:
@@ -131,7 +167,7 @@ def _open_database() -> tuple[Settings, Database] | None:
         )
     cipher = TokenCipher(settings.token_encryption_key, settings.token_keys_old)
     db = Database(settings.database_url, cipher=cipher)
-    db.create_tables()
+    db.upgrade_schema()
     return settings, db
 
 
@@ -192,8 +228,19 @@ def main(argv: list[str] | None = None) -> int:
         "--no-limits", action="store_true", help="switch off the emulated rate limits"
     )
     demo_parser.set_defaults(func=demo)
-    init_parser = sub.add_parser("init-db", help="create the database schema")
-    init_parser.set_defaults(func=init_db)
+    db_parser = sub.add_parser("db", help="the database schema")
+    db_sub = db_parser.add_subparsers(dest="db_command", required=True)
+    upgrade_parser = db_sub.add_parser(
+        "upgrade", help="create the schema or migrate it to the newest revision"
+    )
+    upgrade_parser.add_argument("revision", nargs="?", default="head", help=argparse.SUPPRESS)
+    upgrade_parser.set_defaults(func=db_upgrade)
+    status_parser = db_sub.add_parser(
+        "status", help="the schema's revision; exit status 1 unless current"
+    )
+    status_parser.set_defaults(func=db_status)
+    init_parser = sub.add_parser("init-db", help="the same as `db upgrade` (earlier name)")
+    init_parser.set_defaults(func=db_upgrade, revision="head")
     rotate_parser = sub.add_parser(
         "rotate-token-keys", help="re-encrypt stored tokens under the current key"
     )

@@ -17,6 +17,8 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from b24app import app_context, create_app
 from b24app.devportal import DevPortal
+from b24app.jobs.worker import stop_worker
+from tests.databases import database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 SDK_FILE = ROOT / "node_modules/@bitrix24/b24jssdk/dist/umd/index.min.js"
@@ -138,15 +140,19 @@ class Stack:
         return self.wait("merges", response.json()["id"], token)
 
     def close(self) -> None:
-        """Stop both servers."""
+        """Stop both servers, the app's job worker and its database connections."""
         self.server.shutdown()
+        self.server.server_close()
+        ctx = app_context(self.app)
+        stop_worker(ctx)
+        ctx.db.close()
         self.emu.stop()
 
 
 def build_stack(
     tmp_path: Path, *, seed: bool = True, limits: bool = False, **overrides: Any
 ) -> Stack:
-    """Start an emulator and the app wired to it, with a fresh SQLite database."""
+    """Start an emulator and the app wired to it, with a fresh database of its own."""
     emu = DevPortal(seed=seed, limits=limits).start()
     wsgi = LazyWSGI()
     server = serve(wsgi)
@@ -159,7 +165,7 @@ def build_stack(
         "client_secret": client_secret,
         "app_url": url,
         "secret_key": secrets.token_urlsafe(24),
-        "database_url": f"sqlite:///{tmp_path / 'app.sqlite3'}",
+        "database_url": database_url(tmp_path),
         "oauth_servers": (emu.oauth_url,),
         "allow_insecure": True,
     }

@@ -15,6 +15,7 @@ from b24app.bitrix.errors import QueryLimitExceeded
 from b24app.bitrix.pacing import RatePlan, SharedPacer
 from b24app.devportal import DevPortal
 from b24app.storage.db import Database
+from tests.databases import database_url
 
 
 @pytest.fixture
@@ -25,8 +26,14 @@ def emu() -> Iterator[DevPortal]:
     portal.stop()
 
 
+_urls: dict[Path, str] = {}
+
+
 def _db(path: Path) -> Database:
-    db = Database(f"sqlite:///{path / 'app.sqlite3'}")
+    """A gateway to this test's database (the same one on every call, as processes share it)."""
+    if path not in _urls:
+        _urls[path] = database_url(path)
+    db = Database(_urls[path])
     db.create_tables()
     return db
 
@@ -72,7 +79,7 @@ def test_two_app_instances_on_one_database_share_the_portals_bucket(
     emu.portal.limits.bucket_size = 10
     emu.portal.limits.drain_per_sec = 40.0
     plan = RatePlan(burst=10, drain_per_sec=40.0)
-    # Two instances of the app (two database gateways, as two processes have) on one file.
+    # Two instances of the app (two database gateways, as two processes have) on one database.
     clients = [
         _client(emu, SharedPacer(_db(tmp_path), emu.portal.url, plan), max_rate_retries=0)
         for _ in range(2)

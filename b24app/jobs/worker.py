@@ -261,3 +261,11 @@ def ensure_worker(ctx: AppContext) -> Worker:
             _workers[id(ctx)] = worker
             worker.start()
         return worker
+
+
+def stop_worker(ctx: AppContext) -> None:
+    """Stop this process's worker for ``ctx``, if one was started (tests, shutdown)."""
+    with _guard:
+        worker = _workers.pop(id(ctx), None)
+    if worker is not None and worker.pid == os.getpid():
+        worker.stop()

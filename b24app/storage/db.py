@@ -15,13 +15,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
 
+from b24app.storage import migrate
+from b24app.storage.migrate import SchemaState
 from b24app.storage.schema import (
     alarms,
     jobs,
     merge_claims,
     merge_history,
     merge_items,
-    metadata,
     method_budgets,
     not_duplicates,
     oauth_states,
@@ -132,6 +133,14 @@ class Job:
     finished_at: float | None = None
 
 
+def normalize_url(url: str) -> str:
+    """A database URL with its driver named: bare ``postgres(ql)://`` means psycopg 3."""
+    for bare in ("postgres://", "postgresql://"):
+        if url.startswith(bare):
+            return "postgresql+psycopg://" + url[len(bare) :]
+    return url
+
+
 class ClaimConflict(Exception):
     """An entity ID is already held by an active merge job."""
 
@@ -198,10 +207,20 @@ class Database:
 
     def __init__(self, url: str, *, cipher: Cipher | None = None, echo: bool = False) -> None:
         self.cipher: Cipher = cipher or _PlainText()
-        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        url = normalize_url(url)
+        self.url = url
+        kwargs: dict[str, Any] = {"echo": echo}
         if url.startswith("sqlite"):
             # Several threads (request handlers, the job worker) share the file.
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            # A server restarts or a proxy drops idle connections: test each one before use.
+            kwargs["pool_pre_ping"] = True
+            if url.startswith("postgresql"):
+                # The compare-and-swap writes rely on READ COMMITTED: a competing UPDATE waits
+                # for the first to commit, re-reads the row and finds the version moved on. A
+                # server whose default is stricter would fail them with serialization errors.
+                kwargs["isolation_level"] = "READ COMMITTED"
         self.engine: Engine = sa.create_engine(url, **kwargs)
         self.reader: Engine = self.engine
         if url.startswith("sqlite"):
@@ -217,9 +236,19 @@ class Database:
                 self.reader = sa.create_engine(url, **kwargs)
                 sa.event.listen(self.reader, "connect", _sqlite_pragmas)
 
+    def upgrade_schema(self) -> SchemaState:
+        """Bring the schema to the newest revision (idempotent; one process at a time)."""
+        return migrate.upgrade(self.engine)
+
     def create_tables(self) -> None:
-        """Create any missing table (idempotent)."""
-        metadata.create_all(self.engine)
+        """Upgrade the schema, and create any table that is missing (what the app does at start)."""
+        migrate.upgrade(self.engine, repair=True)
+
+    def close(self) -> None:
+        """Close every pooled connection (a test's end, a process's shutdown)."""
+        self.engine.dispose()
+        if self.reader is not self.engine:
+            self.reader.dispose()
 
     def ping(self) -> None:
         """Raise unless the database answers."""
