@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import secrets
 import sys
@@ -214,9 +213,17 @@ def mark_stale_installs(_args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``b24app`` command."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from dotenv import load_dotenv
+
+    from b24app import logs
+    from b24app.config import ConfigError, log_format_from
+
+    load_dotenv(Path.cwd() / ".env")
+    try:
+        logs.configure(log_format_from(os.environ))
+    except ConfigError as exc:
+        print(f"b24app: {exc}", file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(prog="b24app", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo_parser = sub.add_parser("demo", help="run the app against an emulated portal")

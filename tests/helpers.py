@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,7 @@ import requests
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from b24app import app_context, create_app
+from b24app import app_context, create_app, logs
 from b24app.devportal import DevPortal
 from b24app.jobs.worker import stop_worker
 from tests.databases import database_url
@@ -184,3 +187,21 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         if time.time() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.05)
+
+
+@contextmanager
+def app_log(log_format: str) -> Iterator[io.StringIO]:
+    """The lines the app's own log handler writes (as in production) while inside."""
+    logger = logging.getLogger("b24app")
+    level = logger.level
+    handler = logs.configure("text")
+    formatter = handler.formatter
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    logs.configure(log_format, level=logging.DEBUG)
+    try:
+        yield buffer
+    finally:
+        handler.setStream(previous)
+        handler.setFormatter(formatter)
+        logger.setLevel(level)

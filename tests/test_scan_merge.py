@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ import requests
 from b24app.bitrix.errors import BitrixError
 from b24app.devportal import SEED_COUNTS, SEED_GROUPS, SEED_IGNORED, SEED_SHARED
 from b24app.jobs.scan import found_ids
-from tests.helpers import Stack
+from tests.helpers import Stack, app_log
 
 CONTACT_GROUPS = [g for g in SEED_GROUPS if g.entity_type_id == 3]
 
@@ -253,12 +254,35 @@ def test_cyrillic_reaches_the_api_intact(installed: Stack, admin: str) -> None:
     assert any("Иван" in name for name in names)
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
 def test_no_token_or_secret_reaches_a_log_line_or_an_answer(
-    installed: Stack, caplog: pytest.LogCaptureFixture
+    installed: Stack, caplog: pytest.LogCaptureFixture, log_format: str
 ) -> None:
     import logging
 
     caplog.set_level(logging.DEBUG)
+    with app_log(log_format) as written:
+        answers, secrets, codes = _a_session_touching_every_secret(installed)
+    lines = written.getvalue().splitlines()
+    assert lines
+    if log_format == "json":  # one object a line, each request and job named
+        entries = [json.loads(line) for line in lines]
+        assert {"ts", "level", "logger", "message"} <= set(entries[0])
+        requests_seen = [e for e in entries if e["logger"] == "b24app.access"]
+        assert requests_seen and all(e.get("request_id") for e in requests_seen)
+        assert all("?" not in e["path"] for e in requests_seen)
+        assert any(e.get("job_id") for e in entries)
+    own = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("b24app"))
+    own += "\n" + "\n".join(lines)
+    assert [c for c in codes if c in own or any(c in a for a in answers)] == []
+    text = "\n".join(record.getMessage() for record in caplog.records) + "\n".join(answers)
+    text += "\n".join(lines)
+    leaked = [s for s in secrets if s in text]
+    assert leaked == []
+
+
+def _a_session_touching_every_secret(installed: Stack) -> tuple[list[str], set[str], set[str]]:
+    """Install, open, refresh, scan, merge, re-authorise, uninstall: answers, secrets, codes."""
     answers: list[str] = []
     installed.portal.send_install_event()
     opened = installed.open(2)
@@ -296,16 +320,13 @@ def test_no_token_or_secret_reaches_a_log_line_or_an_answer(
     settings = installed.app.extensions["b24app"].settings
     secrets = {settings.client_secret, installed.portal.application_token or ""}
     secrets |= set(installed.emu.tokens.access) | set(installed.emu.tokens.refresh)
+    secrets.discard("")
+    assert len(secrets) > 5
     # Authorization codes arrive in the callback's query string (Bitrix24's protocol), so any
     # access log holds them; the app's own log lines and answers must not.
     codes = set(installed.emu.tokens.codes)
-    own = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("b24app"))
-    assert [c for c in codes if c in own or any(c in a for a in answers)] == []
-    secrets.discard("")
-    assert len(secrets) > 5
-    text = "\n".join(record.getMessage() for record in caplog.records) + "\n".join(answers)
-    leaked = [s for s in secrets if s in text]
-    assert leaked == []
+    assert codes
+    return answers, secrets, codes
 
 
 @pytest.mark.parametrize(

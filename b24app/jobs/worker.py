@@ -23,6 +23,7 @@ from b24app.bitrix.errors import (
 )
 from b24app.context import AppContext
 from b24app.jobs.scan import SCANNABLE, Cancelled, run_scan
+from b24app.logs import carrying_context, job_context
 from b24app.merge import merge_group
 from b24app.storage.db import Job
 
@@ -100,7 +101,13 @@ class Worker:
         return False
 
     def run(self, job: Job) -> None:
-        """Run a claimed job to its end, recording the outcome."""
+        """Run a claimed job to its end, recording the outcome (its log lines name it)."""
+        with job_context(job.id):
+            log.info("job %s: %s started", job.id, job.kind)
+            self._run(job)
+            log.info("job %s: %s ended", job.id, job.kind)
+
+    def _run(self, job: Job) -> None:
         db = self.ctx.db
         portal = db.get_portal(portal_id=job.portal_id)
         if portal is None or portal.state == "uninstalled":
@@ -230,7 +237,7 @@ class Worker:
                     if not beat(progress_done=done):
                         failure = Cancelled()
                         break
-                    running.add(pool.submit(merge_one, queue.pop()))
+                    running.add(pool.submit(carrying_context(merge_one), queue.pop()))
                 if not running:
                     break
                 finished, running = wait(running, return_when=FIRST_COMPLETED)
