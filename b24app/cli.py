@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +17,7 @@ from werkzeug.serving import make_server
 if TYPE_CHECKING:
     from b24app.config import Settings
     from b24app.storage import Database
+    from b24app.storage.db import Portal
 
 SDK_PATH = Path("node_modules/@bitrix24/b24jssdk/dist/umd/index.min.js")
 
@@ -146,6 +149,117 @@ def db_status(_args: argparse.Namespace) -> int:
     return 0 if state.is_current and not diffs else 1
 
 
+def _portal_of(db: Database, args: argparse.Namespace) -> Portal | None:
+    """The portal named by --member-id or --domain, or None after saying why."""
+    if args.member_id:
+        portal = db.get_portal(member_id=args.member_id)
+        if portal is None:
+            print(f"b24app: no portal with member_id {args.member_id}", file=sys.stderr)
+        return portal
+    found = db.find_portals(domain=args.domain)
+    if not found:
+        print(f"b24app: no portal with domain {args.domain}", file=sys.stderr)
+        return None
+    if len(found) > 1:
+        ids = ", ".join(portal.member_id for portal in found)
+        print(f"b24app: several portals have that domain ({ids}); use --member-id", file=sys.stderr)
+        return None
+    return found[0]
+
+
+def _when(stamp: float | None) -> str:
+    if stamp is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp))
+
+
+def list_jobs(args: argparse.Namespace) -> int:
+    """Print a portal's most recent jobs (all users), newest first."""
+    db = _plain_database()
+    try:
+        portal = _portal_of(db, args)
+        if portal is None:
+            return 2
+        found = db.portal_jobs(portal.id, status=args.status, limit=args.limit)
+    finally:
+        db.close()
+    if args.json:
+        for job in found:
+            print(
+                json.dumps(
+                    {
+                        "id": job.id,
+                        "kind": job.kind,
+                        "status": job.status,
+                        "entityTypeId": job.entity_type_id,
+                        "userId": job.user_id,
+                        "createdAt": job.created_at,
+                        "finishedAt": job.finished_at,
+                        "progress": [job.progress_done, job.progress_total],
+                        "errorCode": job.error_code,
+                    }
+                )
+            )
+        return 0
+    print(f"portal {portal.domain} (member_id {portal.member_id}, {portal.state})")
+    if not found:
+        print("no jobs")
+        return 0
+    header = ("job", "kind", "status", "type", "user", "created (UTC)", "finished", "done", "error")
+    rows = [
+        (
+            job.id,
+            job.kind,
+            job.status,
+            str(job.entity_type_id),
+            str(job.user_id),
+            _when(job.created_at),
+            _when(job.finished_at),
+            f"{job.progress_done}/{job.progress_total if job.progress_total is not None else '?'}",
+            job.error_code or "",
+        )
+        for job in found
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    return 0
+
+
+def purge_portal(args: argparse.Namespace) -> int:
+    """Delete everything stored about a portal that uninstalled the app; refuse otherwise."""
+    from b24app.storage.db import PortalInstalled
+
+    db = _plain_database()
+    try:
+        portal = _portal_of(db, args)
+        if portal is None:
+            return 2
+        if not args.yes:
+            print(
+                f"b24app: this deletes every record of portal {portal.domain} "
+                f"(member_id {portal.member_id}); repeat with --yes",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            counts = db.purge_portal(portal.id)
+        except PortalInstalled as exc:
+            print(
+                f"b24app: portal {portal.domain} is {exc.args[0]}, not uninstalled: its data "
+                "is purged only after the app is removed from it",
+                file=sys.stderr,
+            )
+            return 1
+    finally:
+        db.close()
+    deleted = ", ".join(f"{count} {name}" for name, count in counts.items() if count)
+    print(f"purged portal {portal.domain} (member_id {portal.member_id}): {deleted}")
+    return 0
+
+
 def _open_database() -> tuple[Settings, Database] | None:
     """Settings and the database from the environment, or None after printing why not."""
     from dotenv import load_dotenv
@@ -211,6 +325,12 @@ def mark_stale_installs(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _portal_arguments(parser: argparse.ArgumentParser) -> None:
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--member-id", help="the portal's member_id")
+    which.add_argument("--domain", help="the portal's domain, e.g. example.bitrix24.com")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``b24app`` command."""
     from dotenv import load_dotenv
@@ -248,6 +368,20 @@ def main(argv: list[str] | None = None) -> int:
     status_parser.set_defaults(func=db_status)
     init_parser = sub.add_parser("init-db", help="the same as `db upgrade` (earlier name)")
     init_parser.set_defaults(func=db_upgrade, revision="head")
+    jobs_parser = sub.add_parser("jobs", help="list a portal's jobs, newest first")
+    _portal_arguments(jobs_parser)
+    jobs_parser.add_argument(
+        "--status", choices=("queued", "running", "done", "failed", "cancelled")
+    )
+    jobs_parser.add_argument("--limit", type=int, default=50)
+    jobs_parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    jobs_parser.set_defaults(func=list_jobs)
+    purge_parser = sub.add_parser(
+        "purge-portal", help="delete every record of a portal that uninstalled the app"
+    )
+    _portal_arguments(purge_parser)
+    purge_parser.add_argument("--yes", action="store_true", help="really delete")
+    purge_parser.set_defaults(func=purge_portal)
     rotate_parser = sub.add_parser(
         "rotate-token-keys", help="re-encrypt stored tokens under the current key"
     )

@@ -145,6 +145,10 @@ class ClaimConflict(Exception):
     """An entity ID is already held by an active merge job."""
 
 
+class PortalInstalled(Exception):
+    """A purge was asked for a portal that has not uninstalled the app (its state)."""
+
+
 def _portal(row: RowMapping) -> Portal:
     return Portal(
         id=row["id"],
@@ -442,6 +446,75 @@ class Database:
                     .values(state="need_reinstall", updated_at=now)
                 )
         return stale
+
+    def find_portals(self, *, domain: str) -> list[Portal]:
+        """Portals by their domain (normally one; a renamed portal's old name finds none)."""
+        with self.reader.connect() as conn:
+            rows = conn.execute(
+                sa.select(portals)
+                .where(sa.func.lower(portals.c.domain) == domain.strip().lower())
+                .order_by(portals.c.id)
+            ).mappings()
+            return [_portal(row) for row in rows]
+
+    def purge_portal(self, portal_id: int) -> dict[str, int]:
+        """Delete everything stored about an uninstalled portal, its own record last.
+
+        Raises PortalInstalled when the portal is not in the ``uninstalled`` state (checked in
+        the same transaction, so a reinstall arriving meanwhile is never purged).
+        """
+        counts: dict[str, int] = {}
+        with self.engine.begin() as conn:
+            row = (
+                conn.execute(
+                    sa.select(portals.c.state, portals.c.client_endpoint)
+                    .where(portals.c.id == portal_id)
+                    .with_for_update()
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                raise LookupError(f"no portal with id {portal_id}")
+            if row["state"] != "uninstalled":
+                raise PortalInstalled(row["state"])
+            job_ids = sa.select(jobs.c.id).where(jobs.c.portal_id == portal_id)
+            steps: list[tuple[str, Any]] = [
+                ("scan groups", sa.delete(scan_groups).where(scan_groups.c.job_id.in_(job_ids))),
+                ("merge items", sa.delete(merge_items).where(merge_items.c.job_id.in_(job_ids))),
+                (
+                    "merge claims",
+                    sa.delete(merge_claims).where(merge_claims.c.portal_id == portal_id),
+                ),
+                ("jobs", sa.delete(jobs).where(jobs.c.portal_id == portal_id)),
+                (
+                    "merge history",
+                    sa.delete(merge_history).where(merge_history.c.portal_id == portal_id),
+                ),
+                (
+                    "not-duplicates marks",
+                    sa.delete(not_duplicates).where(not_duplicates.c.portal_id == portal_id),
+                ),
+                (
+                    "oauth states",
+                    sa.delete(oauth_states).where(oauth_states.c.portal_id == portal_id),
+                ),
+                ("tokens", sa.delete(tokens).where(tokens.c.portal_id == portal_id)),
+                (
+                    "rate buckets",
+                    sa.delete(rate_buckets).where(rate_buckets.c.portal == row["client_endpoint"]),
+                ),
+                (
+                    "method budgets",
+                    sa.delete(method_budgets).where(
+                        method_budgets.c.portal == row["client_endpoint"]
+                    ),
+                ),
+                ("portals", sa.delete(portals).where(portals.c.id == portal_id)),
+            ]
+            for name, statement in steps:
+                counts[name] = conn.execute(statement).rowcount
+        return counts
 
     def mark_installed(self, portal_id: int) -> None:
         """Record that set-up completed."""
@@ -1163,6 +1236,19 @@ class Database:
         return [frozenset(int(i) for i in row[0]) for row in rows]
 
     # -- a user's jobs -------------------------------------------------------------------
+
+    def portal_jobs(
+        self, portal_id: int, *, status: str | None = None, limit: int = 50
+    ) -> list[Job]:
+        """A portal's most recent jobs of every user, newest first (for operators)."""
+        query = sa.select(jobs).where(jobs.c.portal_id == portal_id)
+        if status is not None:
+            query = query.where(jobs.c.status == status)
+        with self.reader.connect() as conn:
+            rows = conn.execute(
+                query.order_by(jobs.c.created_at.desc(), jobs.c.id).limit(limit)
+            ).mappings()
+            return [_job(row) for row in rows]
 
     def user_jobs(self, portal_id: int, user_id: int, *, limit: int = 20) -> list[Job]:
         """A user's most recent scans and merges, newest first."""
