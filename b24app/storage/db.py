@@ -133,6 +133,11 @@ class Job:
     finished_at: float | None = None
 
 
+def _no_nul(values: dict[str, Any]) -> dict[str, Any]:
+    """Text a portal sent, without NUL characters: PostgreSQL's text types cannot hold them."""
+    return {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in values.items()}
+
+
 def normalize_url(url: str) -> str:
     """A database URL with its driver named: bare ``postgres(ql)://`` means psycopg 3."""
     for bare in ("postgres://", "postgresql://"):
@@ -353,7 +358,9 @@ class Database:
         if values.get("application_token"):
             values["application_token"] = self.cipher.digest(values["application_token"])
         with self.engine.begin() as conn:
-            conn.execute(sa.update(portals).where(portals.c.id == portal_id).values(**values))
+            conn.execute(
+                sa.update(portals).where(portals.c.id == portal_id).values(**_no_nul(values))
+            )
 
     def application_token_matches(self, portal: Portal, token: str | None) -> bool | None:
         """Whether ``token`` is the portal's application_token (constant-time, keyed hash).
@@ -1013,11 +1020,15 @@ class Database:
                 sa.update(jobs)
                 .where(jobs.c.id == job_id, jobs.c.claimed_by == worker, jobs.c.status == "running")
                 .values(
-                    status=status,
-                    error_code=error_code,
-                    error_message=error_message,
-                    finished_at=time.time(),
-                    **values,
+                    **_no_nul(
+                        {
+                            "status": status,
+                            "error_code": error_code,
+                            "error_message": error_message,
+                            "finished_at": time.time(),
+                            **values,
+                        }
+                    )
                 )
             )
             conn.execute(sa.delete(merge_claims).where(merge_claims.c.job_id == job_id))
@@ -1097,6 +1108,7 @@ class Database:
 
         An outcome (SUCCESS, CONFLICT, ERROR) also goes into the portal's merge history.
         """
+        values = _no_nul(values)
         with self.engine.begin() as conn:
             conn.execute(
                 sa.update(merge_items)
@@ -1120,7 +1132,7 @@ class Database:
                             portal_id=job["portal_id"],
                             job_id=job_id,
                             user_id=job["user_id"],
-                            user_name=(job["params"] or {}).get("userName"),
+                            user_name=_no_nul(dict(job["params"] or {})).get("userName"),
                             entity_type_id=job["entity_type_id"],
                             entity_ids=list(item["entity_ids"]),
                             kept_id=values.get("kept_id"),
