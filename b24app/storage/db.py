@@ -133,9 +133,19 @@ class Job:
     finished_at: float | None = None
 
 
-def _no_nul(values: dict[str, Any]) -> dict[str, Any]:
-    """Text a portal sent, without NUL characters: PostgreSQL's text types cannot hold them."""
-    return {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in values.items()}
+def _fit(table: sa.Table, values: dict[str, Any]) -> dict[str, Any]:
+    """Text a portal sent, made storable everywhere: without NUL characters (PostgreSQL's
+    text types refuse them) and cut to its column's length (PostgreSQL enforces it)."""
+    fitted: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, str):
+            value = value.replace("\x00", "")
+            column = table.c.get(key)
+            length = getattr(column.type, "length", None) if column is not None else None
+            if length:
+                value = value[:length]
+        fitted[key] = value
+    return fitted
 
 
 def normalize_url(url: str) -> str:
@@ -359,7 +369,7 @@ class Database:
             values["application_token"] = self.cipher.digest(values["application_token"])
         with self.engine.begin() as conn:
             conn.execute(
-                sa.update(portals).where(portals.c.id == portal_id).values(**_no_nul(values))
+                sa.update(portals).where(portals.c.id == portal_id).values(**_fit(portals, values))
             )
 
     def application_token_matches(self, portal: Portal, token: str | None) -> bool | None:
@@ -1020,14 +1030,15 @@ class Database:
                 sa.update(jobs)
                 .where(jobs.c.id == job_id, jobs.c.claimed_by == worker, jobs.c.status == "running")
                 .values(
-                    **_no_nul(
+                    **_fit(
+                        jobs,
                         {
                             "status": status,
                             "error_code": error_code,
                             "error_message": error_message,
                             "finished_at": time.time(),
                             **values,
-                        }
+                        },
                     )
                 )
             )
@@ -1108,7 +1119,7 @@ class Database:
 
         An outcome (SUCCESS, CONFLICT, ERROR) also goes into the portal's merge history.
         """
-        values = _no_nul(values)
+        values = _fit(merge_items, values)
         with self.engine.begin() as conn:
             conn.execute(
                 sa.update(merge_items)
@@ -1132,7 +1143,9 @@ class Database:
                             portal_id=job["portal_id"],
                             job_id=job_id,
                             user_id=job["user_id"],
-                            user_name=_no_nul(dict(job["params"] or {})).get("userName"),
+                            user_name=_fit(
+                                merge_history, {"user_name": (job["params"] or {}).get("userName")}
+                            )["user_name"],
                             entity_type_id=job["entity_type_id"],
                             entity_ids=list(item["entity_ids"]),
                             kept_id=values.get("kept_id"),
