@@ -32,8 +32,14 @@ lint: setup
 		echo "The browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; \
 	fi
 
+# The suite on SQLite; then, when B24_TEST_POSTGRES_URL names a PostgreSQL server (.ci/run
+# starts one), the whole suite again on it, each test in a schema of its own.
 test: lint /usr/bin/chromium
-	$(BIN)/pytest
+	B24_TEST_DATABASE=sqlite $(BIN)/pytest
+	@if [ -n "$$B24_TEST_POSTGRES_URL" ]; then \
+		echo "== the same suite on PostgreSQL"; \
+		B24_TEST_DATABASE=postgresql $(BIN)/pytest; \
+	fi
 
 clean:
 	rm -rf $(VENV) node_modules instance test-artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -11,6 +11,7 @@ from typing import Any
 from dotenv import load_dotenv
 from flask import Flask
 
+from b24app import logs
 from b24app.config import ConfigError, Settings, load_settings
 from b24app.context import AppContext
 from b24app.security import TokenCipher
@@ -51,6 +52,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config is None:
         load_dotenv(Path.cwd() / ".env")
     settings = load_settings(overrides=test_config, instance_path=app.instance_path)
+    logs.configure(settings.log_format)
     if settings.jssdk_file:
         if not Path(settings.jssdk_file).is_file():
             raise ConfigError(f"B24_JSSDK_FILE names no file: {settings.jssdk_file}")

@@ -1,13 +1,15 @@
-"""Command line: ``b24app demo``, ``b24app worker``, ``b24app init-db`` and operator commands."""
+"""Command line: the demo, the worker, the schema, and operators' tools (``b24app --help``)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import secrets
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +18,7 @@ from werkzeug.serving import make_server
 if TYPE_CHECKING:
     from b24app.config import Settings
     from b24app.storage import Database
+    from b24app.storage.db import Portal
 
 SDK_PATH = Path("node_modules/@bitrix24/b24jssdk/dist/umd/index.min.js")
 
@@ -92,25 +95,172 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def init_db(_args: argparse.Namespace) -> int:
-    """Create the schema in DATABASE_URL (the Procfile's release step)."""
+def _database_url() -> str:
+    """DATABASE_URL from the environment (or .env), else the default SQLite file."""
     from dotenv import load_dotenv
 
-    from b24app.config import ConfigError, load_settings
+    load_dotenv(Path.cwd() / ".env")
+    url = os.environ.get("DATABASE_URL") or f"sqlite:///{Path('instance').resolve()}/b24app.sqlite3"
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+def _plain_database() -> Database:
+    """The database of DATABASE_URL, for commands that never read a token."""
     from b24app.storage import Database
 
-    load_dotenv(Path.cwd() / ".env")
+    return Database(_database_url())
+
+
+def db_upgrade(args: argparse.Namespace) -> int:
+    """Create the schema, or migrate it to the newest revision (the Procfile's release step)."""
+    from b24app.storage import migrate
+
+    db = _plain_database()
     try:
-        settings = load_settings(instance_path=Path("instance"))
-    except ConfigError as exc:
+        done = migrate.upgrade(db.engine, args.revision)
+    except migrate.SchemaError as exc:
         print(f"b24app: {exc}", file=sys.stderr)
-        return 2
-    if settings.database_url.startswith("sqlite:///"):
-        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
-            parents=True, exist_ok=True
+        return 1
+    finally:
+        db.close()
+    said = {
+        "created": "schema created",
+        "stamped": "schema made before migrations recognised",
+        "upgraded": "schema upgraded",
+        "none": "schema already current",
+    }
+    print(f"{said.get(done.action, done.action)}: revision {done.current} (newest {done.head})")
+    return 0
+
+
+def db_status(_args: argparse.Namespace) -> int:
+    """Print the database's revision and any difference from the app's tables."""
+    from b24app.storage import migrate
+
+    db = _plain_database()
+    try:
+        state = migrate.state(db.engine)
+        diffs = migrate.differences(db.engine) if state.is_current else []
+    finally:
+        db.close()
+    print(f"revision {state.current or 'none'} (newest {state.head})")
+    for diff in diffs:
+        print(f"  differs: {diff}")
+    if not state.is_current:
+        print("run `b24app db upgrade`")
+    return 0 if state.is_current and not diffs else 1
+
+
+def _portal_of(db: Database, args: argparse.Namespace) -> Portal | None:
+    """The portal named by --member-id or --domain, or None after saying why."""
+    if args.member_id:
+        portal = db.get_portal(member_id=args.member_id)
+        if portal is None:
+            print(f"b24app: no portal with member_id {args.member_id}", file=sys.stderr)
+        return portal
+    found = db.find_portals(domain=args.domain)
+    if not found:
+        print(f"b24app: no portal with domain {args.domain}", file=sys.stderr)
+        return None
+    if len(found) > 1:
+        ids = ", ".join(portal.member_id for portal in found)
+        print(f"b24app: several portals have that domain ({ids}); use --member-id", file=sys.stderr)
+        return None
+    return found[0]
+
+
+def _when(stamp: float | None) -> str:
+    if stamp is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp))
+
+
+def list_jobs(args: argparse.Namespace) -> int:
+    """Print a portal's most recent jobs (all users), newest first."""
+    db = _plain_database()
+    try:
+        portal = _portal_of(db, args)
+        if portal is None:
+            return 2
+        found = db.portal_jobs(portal.id, status=args.status, limit=args.limit)
+    finally:
+        db.close()
+    if args.json:
+        for job in found:
+            print(
+                json.dumps(
+                    {
+                        "id": job.id,
+                        "kind": job.kind,
+                        "status": job.status,
+                        "entityTypeId": job.entity_type_id,
+                        "userId": job.user_id,
+                        "createdAt": job.created_at,
+                        "finishedAt": job.finished_at,
+                        "progress": [job.progress_done, job.progress_total],
+                        "errorCode": job.error_code,
+                    }
+                )
+            )
+        return 0
+    print(f"portal {portal.domain} (member_id {portal.member_id}, {portal.state})")
+    if not found:
+        print("no jobs")
+        return 0
+    header = ("job", "kind", "status", "type", "user", "created (UTC)", "finished", "done", "error")
+    rows = [
+        (
+            job.id,
+            job.kind,
+            job.status,
+            str(job.entity_type_id),
+            str(job.user_id),
+            _when(job.created_at),
+            _when(job.finished_at),
+            f"{job.progress_done}/{job.progress_total if job.progress_total is not None else '?'}",
+            job.error_code or "",
         )
-    Database(settings.database_url).create_tables()
-    print("schema ready")
+        for job in found
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    return 0
+
+
+def purge_portal(args: argparse.Namespace) -> int:
+    """Delete everything stored about a portal that uninstalled the app; refuse otherwise."""
+    from b24app.storage.db import PortalInstalled
+
+    db = _plain_database()
+    try:
+        portal = _portal_of(db, args)
+        if portal is None:
+            return 2
+        if not args.yes:
+            print(
+                f"b24app: this deletes every record of portal {portal.domain} "
+                f"(member_id {portal.member_id}); repeat with --yes",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            counts = db.purge_portal(portal.id)
+        except PortalInstalled as exc:
+            print(
+                f"b24app: portal {portal.domain} is {exc.args[0]}, not uninstalled: its data "
+                "is purged only after the app is removed from it",
+                file=sys.stderr,
+            )
+            return 1
+    finally:
+        db.close()
+    deleted = ", ".join(f"{count} {name}" for name, count in counts.items() if count)
+    print(f"purged portal {portal.domain} (member_id {portal.member_id}): {deleted}")
     return 0
 
 
@@ -134,7 +284,7 @@ def _open_database() -> tuple[Settings, Database] | None:
         )
     cipher = TokenCipher(settings.token_encryption_key, settings.token_keys_old)
     db = Database(settings.database_url, cipher=cipher)
-    db.create_tables()
+    db.upgrade_schema()
     return settings, db
 
 
@@ -205,11 +355,25 @@ def worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _portal_arguments(parser: argparse.ArgumentParser) -> None:
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--member-id", help="the portal's member_id")
+    which.add_argument("--domain", help="the portal's domain, e.g. example.bitrix24.com")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``b24app`` command."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from dotenv import load_dotenv
+
+    from b24app import logs
+    from b24app.config import ConfigError, log_format_from
+
+    load_dotenv(Path.cwd() / ".env")
+    try:
+        logs.configure(log_format_from(os.environ))
+    except ConfigError as exc:
+        print(f"b24app: {exc}", file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(prog="b24app", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo_parser = sub.add_parser("demo", help="run the app against an emulated portal")
@@ -226,8 +390,33 @@ def main(argv: list[str] | None = None) -> int:
         "--threads", type=int, default=0, help="jobs at a time (default B24_WORKER_THREADS, 2)"
     )
     worker_parser.set_defaults(func=worker)
-    init_parser = sub.add_parser("init-db", help="create the database schema")
-    init_parser.set_defaults(func=init_db)
+    db_parser = sub.add_parser("db", help="the database schema")
+    db_sub = db_parser.add_subparsers(dest="db_command", required=True)
+    upgrade_parser = db_sub.add_parser(
+        "upgrade", help="create the schema or migrate it to the newest revision"
+    )
+    upgrade_parser.add_argument("revision", nargs="?", default="head", help=argparse.SUPPRESS)
+    upgrade_parser.set_defaults(func=db_upgrade)
+    status_parser = db_sub.add_parser(
+        "status", help="the schema's revision; exit status 1 unless current"
+    )
+    status_parser.set_defaults(func=db_status)
+    init_parser = sub.add_parser("init-db", help="the same as `db upgrade` (earlier name)")
+    init_parser.set_defaults(func=db_upgrade, revision="head")
+    jobs_parser = sub.add_parser("jobs", help="list a portal's jobs, newest first")
+    _portal_arguments(jobs_parser)
+    jobs_parser.add_argument(
+        "--status", choices=("queued", "running", "done", "failed", "cancelled")
+    )
+    jobs_parser.add_argument("--limit", type=int, default=50)
+    jobs_parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    jobs_parser.set_defaults(func=list_jobs)
+    purge_parser = sub.add_parser(
+        "purge-portal", help="delete every record of a portal that uninstalled the app"
+    )
+    _portal_arguments(purge_parser)
+    purge_parser.add_argument("--yes", action="store_true", help="really delete")
+    purge_parser.set_defaults(func=purge_portal)
     rotate_parser = sub.add_parser(
         "rotate-token-keys", help="re-encrypt stored tokens under the current key"
     )

@@ -67,6 +67,8 @@ class Settings:
     merge_parallel: int = 4
     # ID ranges a scan of more than one batch (2,500 records) reads at once.
     scan_parallel: int = 2
+    # json (one object a line, for log collectors) or text; json unless developing
+    log_format: str = "json"
 
     @property
     def embedded_worker(self) -> bool:
@@ -101,6 +103,17 @@ def _origin_list(raw: str) -> tuple[str, ...]:
     if not origins:
         raise ConfigError("B24_OAUTH_SERVERS is set but names no server")
     return origins
+
+
+def log_format_from(env: Mapping[str, str]) -> str:
+    """B24_LOG_FORMAT, else text while developing (insecure mode, FLASK_DEBUG), else json."""
+    chosen = env.get("B24_LOG_FORMAT", "").strip().lower()
+    if chosen:
+        if chosen not in ("json", "text"):
+            raise ConfigError(f"B24_LOG_FORMAT must be json or text, not {chosen!r}")
+        return chosen
+    developing = _flag(env.get("B24_ALLOW_INSECURE")) or _flag(env.get("FLASK_DEBUG"))
+    return "text" if developing else "json"
 
 
 def load_settings(
@@ -155,6 +168,7 @@ def load_settings(
             method_budget=float(env.get("B24_METHOD_BUDGET", 480)),
             merge_parallel=int(env.get("B24_MERGE_PARALLEL", 4)),
             scan_parallel=int(env.get("B24_SCAN_PARALLEL", 2)),
+            log_format=log_format_from(env),
         )
     except ValueError as exc:
         raise ConfigError(f"malformed setting: {exc}") from exc
@@ -166,11 +180,16 @@ def load_settings(
         overrides["oauth_servers"] = tuple(s.rstrip("/") for s in overrides["oauth_servers"])
     if "app_url" in overrides:
         overrides["app_url"] = str(overrides["app_url"]).rstrip("/")
+    if "allow_insecure" in overrides and "log_format" not in overrides:
+        if overrides["allow_insecure"] and not env.get("B24_LOG_FORMAT"):
+            overrides["log_format"] = "text"
     settings = replace(settings, **overrides)
     if settings.job_stale_after <= 0 or settings.queue_poll <= 0 or settings.worker_threads < 1:
         raise ConfigError(
             "B24_JOB_STALE_AFTER and B24_QUEUE_POLL must be positive, B24_WORKER_THREADS at least 1"
         )
+    if settings.log_format not in ("json", "text"):
+        raise ConfigError(f"log_format must be json or text, not {settings.log_format!r}")
     for attr, variable in zip(
         ("client_id", "client_secret", "app_url", "secret_key"), REQUIRED, strict=True
     ):

@@ -391,13 +391,19 @@ def handle_event(
             scheme=address.scheme,
             client_endpoint=address.client_endpoint,
             server_endpoint=server_endpoint_to_store(ctx, event.server_endpoint, portal.member_id),
-            # what the OAuth server says is installed, not what the form claims
-            app_version=verified.version or portal.app_version,
         )
         # A new version may serve more placements: bind what is missing, as the admin.
         installer = ctx.db.get_installer_token(portal.id)
         if installer is not None:
             set_up_portal(ctx, ctx.db.get_portal(portal_id=portal.id) or portal, installer.user_id)
+        # The version is recorded once its set-up ran, so whoever sees it sees that set-up done;
+        # it is what the OAuth server says is installed, not what the form claims.
+        ctx.db.update_portal(
+            portal.id,
+            app_version=verified.version
+            or str(event.data.get("VERSION") or "")
+            or portal.app_version,
+        )
         return "updated"
     if not ctx.db.application_token_matches(portal, event.application_token):
         log.warning("security: event %s with a wrong application_token ignored", event.event)

@@ -12,7 +12,21 @@ from pathlib import Path
 
 import pytest
 
+from tests import databases
 from tests.helpers import Stack, build_stack
+
+
+def pytest_report_header() -> str:
+    """Say which database this run uses."""
+    return databases.describe()
+
+
+@pytest.fixture(autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    """On PostgreSQL, drop the schemas a test created (and end its leftover connections)."""
+    yield
+    if databases.ON_POSTGRES:
+        databases.drop_created()
 
 
 @pytest.fixture

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,9 +18,10 @@ import requests
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from b24app import app_context, create_app
+from b24app import app_context, create_app, logs
 from b24app.devportal import DevPortal
 from b24app.devportal.params import flatten_params
+from tests.databases import database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 SDK_FILE = ROOT / "node_modules/@bitrix24/b24jssdk/dist/umd/index.min.js"
@@ -139,18 +143,21 @@ class Stack:
         return self.wait("merges", response.json()["id"], token)
 
     def close(self) -> None:
-        """Stop both servers and the app's embedded queue consumer."""
+        """Stop both servers, the app's embedded queue consumer and its database connections."""
         from b24app.jobs.queue import stop_worker
 
         self.server.shutdown()
-        stop_worker(app_context(self.app))
+        self.server.server_close()
+        ctx = app_context(self.app)
+        stop_worker(ctx)
+        ctx.db.close()
         self.emu.stop()
 
 
 def build_stack(
     tmp_path: Path, *, seed: bool = True, limits: bool = False, **overrides: Any
 ) -> Stack:
-    """Start an emulator and the app wired to it, with a fresh SQLite database."""
+    """Start an emulator and the app wired to it, with a fresh database of its own."""
     emu = DevPortal(seed=seed, limits=limits).start()
     wsgi = LazyWSGI()
     server = serve(wsgi)
@@ -163,7 +170,7 @@ def build_stack(
         "client_secret": client_secret,
         "app_url": url,
         "secret_key": secrets.token_urlsafe(24),
-        "database_url": f"sqlite:///{tmp_path / 'app.sqlite3'}",
+        "database_url": database_url(tmp_path),
         "oauth_servers": (emu.oauth_url,),
         "allow_insecure": True,
         "redis_url": "",  # a REDIS_URL in the developer's environment is not the test's
@@ -296,3 +303,21 @@ class WorkerProcess:
     def output(self) -> str:
         """What it logged so far (the tail)."""
         return self.log.read_text(errors="replace")[-6000:]
+
+
+@contextmanager
+def app_log(log_format: str) -> Iterator[io.StringIO]:
+    """The lines the app's own log handler writes (as in production) while inside."""
+    logger = logging.getLogger("b24app")
+    level = logger.level
+    handler = logs.configure("text")
+    formatter = handler.formatter
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    logs.configure(log_format, level=logging.DEBUG)
+    try:
+        yield buffer
+    finally:
+        handler.setStream(previous)
+        handler.setFormatter(formatter)
+        logger.setLevel(level)

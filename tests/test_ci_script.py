@@ -34,12 +34,17 @@ def _run(tmp_path: Path, *, python_ok: bool, ensurepip_ok: bool) -> tuple[int, s
     # The servers the suite runs against are started, not installed, here: answer "up".
     for server in ("redis-server", "redis-cli"):
         _stub(bin_dir, server, f'echo "{server} $*" >> {log}')
+    _stub(bin_dir, "postgres-ci", 'echo "postgresql://ci@127.0.0.1:5999/ci"')
     _stub(bin_dir, "apt-get", f'echo "apt-get $*" >> {log}')
     _stub(bin_dir, "make", f'echo "make $*" >> {log}')
     _stub(bin_dir, "id", "echo 0")
     for present in ("chromium", "npm"):
         _stub(bin_dir, present, "exit 0")
-    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin"}
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "B24_CI_POSTGRES": str(bin_dir / "postgres-ci"),
+    }
     done = subprocess.run(
         ["bash", str(ROOT / ".ci/run")], env=env, capture_output=True, text=True, timeout=30
     )

@@ -13,6 +13,7 @@ import requests
 from b24app import app_context
 from b24app.devportal import SEED_GROUPS
 from b24app.jobs.queue import job_queue
+from tests.databases import database_url
 from tests.helpers import build_stack, wait_until
 
 
@@ -50,7 +51,7 @@ def test_gunicorn_as_the_procfile_runs_it(tmp_path: Path) -> None:
         "B24_CLIENT_SECRET": settings.client_secret,
         "B24_APP_URL": stack.url,
         "SECRET_KEY": settings.secret_key,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'gunicorn.sqlite3'}",
+        "DATABASE_URL": database_url(tmp_path, "gunicorn"),
         "B24_OAUTH_SERVERS": stack.emu.oauth_url,
         "B24_ALLOW_INSECURE": "1",
     }

@@ -17,6 +17,7 @@ from b24app.bitrix.pacing import RatePlan, RateStore, SharedPacer
 from b24app.devportal import DevPortal
 from b24app.storage.db import Database
 from b24app.storage.redis_rates import RedisRateStore
+from tests.databases import database_url
 
 
 @pytest.fixture
@@ -27,8 +28,14 @@ def emu() -> Iterator[DevPortal]:
     portal.stop()
 
 
+_urls: dict[Path, str] = {}
+
+
 def _db(path: Path) -> Database:
-    db = Database(f"sqlite:///{path / 'app.sqlite3'}")
+    """A gateway to this test's database (the same one on every call, as processes share it)."""
+    if path not in _urls:
+        _urls[path] = database_url(path)
+    db = Database(_urls[path])
     db.create_tables()
     return db
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import requests
 
 from b24app import app_context
+from tests.databases import database_url
 from tests.helpers import Stack, build_stack, wait_until
 
 
@@ -63,7 +64,7 @@ def test_one_refresh_when_two_gunicorn_workers_and_a_job_meet_an_expired_token(
         "B24_CLIENT_SECRET": settings.client_secret,
         "B24_APP_URL": stack.url,
         "SECRET_KEY": settings.secret_key,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'gunicorn.sqlite3'}",
+        "DATABASE_URL": database_url(tmp_path, "gunicorn"),
         "B24_OAUTH_SERVERS": stack.emu.oauth_url,
         "B24_ALLOW_INSECURE": "1",
         "B24_NO_WORKER": "1",  # jobs wait for the job process below

@@ -154,6 +154,15 @@ def test_history_records_every_outcome_with_who(installed: Stack) -> None:
     assert len(installed.api("GET", "/history?limit=1", admin).json()["items"]) == 1
 
 
+def test_a_name_with_a_nul_character_is_stored_without_it(installed: Stack) -> None:
+    """PostgreSQL's text types cannot hold NUL: what a portal sends is stored without it."""
+    installed.portal.users[1].last_name = "Ad\x00min"
+    admin = installed.open(1).token
+    assert installed.merge(admin, [[5, 6]])["status"] == "done"
+    (item,) = installed.api("GET", "/history", admin).json()["items"]
+    assert item["status"] == "SUCCESS" and item["userName"] == "Ivan Admin"
+
+
 @pytest.mark.parametrize(
     "query", ["status=DONE", "userId=x", "from=yesterday", "tzOffset=99999", "format=xml"]
 )

@@ -9,6 +9,8 @@ hold a token, a secret or an application_token.
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Iterator
@@ -20,7 +22,7 @@ import requests
 
 from b24app import app_context
 from b24app.web.events import wait_for_events
-from tests.helpers import Stack, app_event_form, build_stack, wait_until
+from tests.helpers import Stack, app_event_form, app_log, build_stack, wait_until
 
 
 class Answers:
@@ -51,6 +53,8 @@ class Lines(logging.Handler):
         self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
         self.lines: list[str] = []
         self.app_lines: list[str] = []
+        # what the app's own handler wrote, as production writes it (text or JSON)
+        self.written = io.StringIO()
 
     def emit(self, record: logging.LogRecord) -> None:
         line = self.format(record)
@@ -59,8 +63,10 @@ class Lines(logging.Handler):
             self.app_lines.append(line)
 
 
-@pytest.fixture
-def watched(tmp_path: Path) -> Iterator[tuple[Stack, Answers, Lines]]:
+@pytest.fixture(params=["text", "json"])
+def watched(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[Stack, Answers, Lines]]:
     stack = build_stack(tmp_path, token_key=secrets.token_urlsafe(32))
     answers = Answers(stack.app.wsgi_app)
     stack.app.wsgi_app = answers  # type: ignore[method-assign]
@@ -70,7 +76,15 @@ def watched(tmp_path: Path) -> Iterator[tuple[Stack, Answers, Lines]]:
     root.addHandler(lines)
     root.setLevel(logging.DEBUG)
     try:
-        yield stack, answers, lines
+        with app_log(request.param) as written:
+            lines.written = written
+            yield stack, answers, lines
+        if request.param == "json":  # one object a line, each request named, no query strings
+            entries = [json.loads(line) for line in written.getvalue().splitlines()]
+            assert entries and {"ts", "level", "logger", "message"} <= set(entries[0])
+            seen = [e for e in entries if e["logger"] == "b24app.access"]
+            assert seen and all(e.get("request_id") and "?" not in e["path"] for e in seen)
+            assert any(e.get("job_id") for e in entries)
     finally:
         root.removeHandler(lines)
         root.setLevel(previous)
@@ -213,7 +227,7 @@ def test_no_token_or_secret_reaches_a_log_line_or_an_answer(
     assert len(hidden) > 12
     assert len(answers.seen) > 40 and len(lines.lines) > 40
     said = "\n".join(answers.seen)
-    logged = "\n".join(lines.lines)
+    logged = "\n".join(lines.lines) + "\n" + lines.written.getvalue()
     assert [s for s in hidden if s in said] == []
     assert [s for s in hidden if s in logged] == []
     # Session tokens belong in the /app page, never in a log line.
@@ -222,5 +236,5 @@ def test_no_token_or_secret_reaches_a_log_line_or_an_answer(
     # access log holds them; the app's own log lines and answers must not.
     codes = set(stack.emu.tokens.codes)
     assert codes
-    own = "\n".join(lines.app_lines)
+    own = "\n".join(lines.app_lines) + "\n" + lines.written.getvalue()
     assert [c for c in codes if c in own or c in said] == []

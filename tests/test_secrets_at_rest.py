@@ -3,27 +3,43 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from b24app.security import TokenCipher, UnreadableSecret
 from b24app.storage.db import Database
+from tests.databases import database_url
 from tests.helpers import Stack
 
 
-def _raw_tokens(path: Path) -> list[tuple[str, str]]:
-    with sqlite3.connect(path) as conn:
-        return list(conn.execute("SELECT access_token, refresh_token FROM b24_tokens"))
+def _raw(url: str, sql: str) -> list[Any]:
+    """Rows as stored, read past the app's own code."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            result = conn.exec_driver_sql(sql)
+            return list(result.all()) if result.returns_rows else []
+    finally:
+        engine.dispose()
 
 
-def test_tokens_are_stored_encrypted(installed: Stack, tmp_path: Path) -> None:
+def _raw_tokens(url: str) -> list[tuple[str, str]]:
+    return [tuple(row) for row in _raw(url, "SELECT access_token, refresh_token FROM b24_tokens")]
+
+
+def _url(stack: Stack) -> str:
+    return str(stack.app.extensions["b24app"].settings.database_url)
+
+
+def test_tokens_are_stored_encrypted(installed: Stack) -> None:
     opened = installed.open(2)
     assert opened.token
-    raw = _raw_tokens(tmp_path / "app.sqlite3")
+    raw = _raw_tokens(_url(installed))
     assert len(raw) == 2
     issued = set(installed.emu.tokens.access) | set(installed.emu.tokens.refresh)
     for access, refresh in raw:
@@ -48,7 +64,7 @@ def test_cipher_round_trip_and_rotation() -> None:
 
 
 def test_a_pair_no_key_opens_reads_as_reauth_required(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    url = database_url(tmp_path)
     first = Database(url, cipher=TokenCipher("key-1"))
     first.create_tables()
     portal = first.upsert_portal(
@@ -72,7 +88,7 @@ def test_a_pair_no_key_opens_reads_as_reauth_required(tmp_path: Path) -> None:
 
 
 def test_cli_rotates_keys_from_the_environment(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    url = database_url(tmp_path)
     db = Database(url, cipher=TokenCipher("old-key"))
     db.create_tables()
     portal = db.upsert_portal(
@@ -110,16 +126,15 @@ def test_cli_rotates_keys_from_the_environment(tmp_path: Path) -> None:
     )
 
 
-def _raw_application_tokens(path: Path) -> list[str | None]:
-    with sqlite3.connect(path) as conn:
-        return [row[0] for row in conn.execute("SELECT application_token FROM b24_portals")]
+def _raw_application_tokens(url: str) -> list[str | None]:
+    return [row[0] for row in _raw(url, "SELECT application_token FROM b24_portals")]
 
 
-def test_application_tokens_are_stored_as_keyed_hashes(installed: Stack, tmp_path: Path) -> None:
+def test_application_tokens_are_stored_as_keyed_hashes(installed: Stack) -> None:
     assert installed.portal.send_install_event().status_code == 200
     token = installed.portal.application_token
     assert token
-    (raw,) = _raw_application_tokens(tmp_path / "app.sqlite3")
+    (raw,) = _raw_application_tokens(_url(installed))
     assert raw and raw.startswith("hmac-sha256:") and token not in raw
     portal = installed.db.get_portal(member_id=installed.portal.member_id)
     assert installed.db.application_token_matches(portal, token) is True
@@ -158,7 +173,7 @@ def _portal_with_app_token(db: Database, token: str) -> int:
 
 
 def test_a_match_under_an_old_key_is_rehashed_under_the_current_one(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    url = database_url(tmp_path)
     first = Database(url, cipher=TokenCipher("key-1"))
     first.create_tables()
     portal_id = _portal_with_app_token(first, "APP_TOKEN_A")
@@ -175,17 +190,16 @@ def test_a_match_under_an_old_key_is_rehashed_under_the_current_one(tmp_path: Pa
 
 
 def test_rotation_command_hashes_application_tokens_stored_in_plain(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    url = database_url(tmp_path)
     db = Database(url, cipher=TokenCipher("key-1"))
     db.create_tables()
     portal_id = _portal_with_app_token(db, "APP_TOKEN_A")
-    with sqlite3.connect(tmp_path / "db.sqlite3") as conn:  # as an earlier version stored it
-        conn.execute("UPDATE b24_portals SET application_token = 'APP_TOKEN_A'")
+    # as an earlier version stored it
+    _raw(url, "UPDATE b24_portals SET application_token = 'APP_TOKEN_A'")
     portal = db.get_portal(portal_id=portal_id)
     assert db.application_token_matches(portal, "APP_TOKEN_A") is True  # and re-hashed
-    assert _raw_application_tokens(tmp_path / "db.sqlite3")[0].startswith("hmac-sha256:")
-    with sqlite3.connect(tmp_path / "db.sqlite3") as conn:
-        conn.execute("UPDATE b24_portals SET application_token = 'APP_TOKEN_A'")
+    assert _raw_application_tokens(url)[0].startswith("hmac-sha256:")
+    _raw(url, "UPDATE b24_portals SET application_token = 'APP_TOKEN_A'")
     env = {
         "PATH": os.environ.get("PATH", ""),
         "B24_CLIENT_ID": "local.x.y",
@@ -204,6 +218,6 @@ def test_rotation_command_hashes_application_tokens_stored_in_plain(tmp_path: Pa
     )
     assert done.returncode == 0, done.stderr
     assert "hashed 1 plain application_token" in done.stdout
-    (raw,) = _raw_application_tokens(tmp_path / "db.sqlite3")
+    (raw,) = _raw_application_tokens(url)
     assert raw and raw.startswith("hmac-sha256:") and "APP_TOKEN_A" not in raw
     assert db.application_token_matches(db.get_portal(portal_id=portal_id), "APP_TOKEN_A") is True

@@ -19,6 +19,7 @@ from b24app.bitrix.errors import AuthFailed, TransientError
 from b24app.bitrix.oauth import OAuthServer, parse_grant
 from b24app.security import TokenCipher
 from b24app.storage.db import Database, Portal
+from tests.databases import database_url
 
 Reply = tuple[int, str, str]
 
@@ -76,9 +77,7 @@ def oauth() -> Iterator[ScriptedOAuth]:
 
 @pytest.fixture
 def db(tmp_path: Path) -> Database:
-    database = Database(
-        f"sqlite:///{tmp_path / 'tokens.sqlite3'}", cipher=TokenCipher("test-token-key")
-    )
+    database = Database(database_url(tmp_path, "tokens"), cipher=TokenCipher("test-token-key"))
     database.create_tables()
     return database
 

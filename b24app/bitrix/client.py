@@ -31,6 +31,7 @@ from b24app.bitrix.errors import (
     TransientError,
 )
 from b24app.bitrix.pacing import NoPacer, Observation, Pacer, observation
+from b24app.logs import carrying_context
 
 log = logging.getLogger(__name__)
 
@@ -484,7 +485,7 @@ class RestClient:
 
         with ThreadPoolExecutor(parallel, thread_name_prefix="b24app-range") as pool:
             for low, high in itertools.pairwise(bounds):
-                pool.submit(read, low, high)
+                pool.submit(carrying_context(read), low, high)  # its lines name the job
             running = parallel
             try:
                 while running:

@@ -29,6 +29,7 @@ from b24app.bitrix.errors import (
     TransientError,
 )
 from b24app.jobs.scan import Cancelled
+from b24app.logs import carrying_context
 from b24app.merge import MergeOutcome, check_group, checked_outcome, merge_group
 from b24app.storage.db import Database, Job
 
@@ -215,7 +216,11 @@ def run_merge(
                     failure = Cancelled()
                     break
                 position, ids = queue.pop()
-                running.add(pool.submit(run.merge_one, position, ids, again=position in rechecked))
+                running.add(
+                    pool.submit(
+                        carrying_context(run.merge_one), position, ids, again=position in rechecked
+                    )
+                )
             if not running:
                 break
             finished, running = wait(running, return_when=FIRST_COMPLETED)

@@ -27,6 +27,7 @@ from b24app.bitrix.errors import (
 from b24app.context import AppContext
 from b24app.jobs.merging import run_merge, settle_unchecked
 from b24app.jobs.scan import SCANNABLE, Cancelled, run_scan
+from b24app.logs import job_context
 from b24app.storage.db import Job
 
 log = logging.getLogger(__name__)
@@ -98,9 +99,10 @@ class JobRunner:
         job = self.ctx.db.claim_job(job_id, name, stale_before=stale_before)
         if job is None:
             return False
-        log.info("job %s (%s) claimed by %s", job.id, job.kind, name)
-        with KeepAlive(self.ctx, job.id, name):
+        with job_context(job.id), KeepAlive(self.ctx, job.id, name):
+            log.info("job %s: %s started, claimed by %s", job.id, job.kind, name)
             self._run(job, name)
+            log.info("job %s: %s ended", job.id, job.kind)
         return True
 
     def _fail(self, job: Job, worker: str, code: str, message: str) -> None:

@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
 
+from b24app.storage import migrate
+from b24app.storage.migrate import SchemaState
 from b24app.storage.schema import (
     alarms,
     event_deliveries,
@@ -22,7 +24,6 @@ from b24app.storage.schema import (
     merge_claims,
     merge_history,
     merge_items,
-    metadata,
     method_budgets,
     not_duplicates,
     oauth_states,
@@ -163,8 +164,35 @@ class Job:
     finished_at: float | None = None
 
 
+def _fit(table: sa.Table, values: dict[str, Any]) -> dict[str, Any]:
+    """Text a portal sent, made storable everywhere: without NUL characters (PostgreSQL's
+    text types refuse them) and cut to its column's length (PostgreSQL enforces it)."""
+    fitted: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, str):
+            value = value.replace("\x00", "")
+            column = table.c.get(key)
+            length = getattr(column.type, "length", None) if column is not None else None
+            if length:
+                value = value[:length]
+        fitted[key] = value
+    return fitted
+
+
+def normalize_url(url: str) -> str:
+    """A database URL with its driver named: bare ``postgres(ql)://`` means psycopg 3."""
+    for bare in ("postgres://", "postgresql://"):
+        if url.startswith(bare):
+            return "postgresql+psycopg://" + url[len(bare) :]
+    return url
+
+
 class ClaimConflict(Exception):
     """An entity ID is already held by an active merge job."""
+
+
+class PortalInstalled(Exception):
+    """A purge was asked for a portal that has not uninstalled the app (its state)."""
 
 
 def _portal(row: RowMapping) -> Portal:
@@ -229,10 +257,20 @@ class Database:
 
     def __init__(self, url: str, *, cipher: Cipher | None = None, echo: bool = False) -> None:
         self.cipher: Cipher = cipher or _PlainText()
-        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        url = normalize_url(url)
+        self.url = url
+        kwargs: dict[str, Any] = {"echo": echo}
         if url.startswith("sqlite"):
             # Several threads (request handlers, the job worker) share the file.
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            # A server restarts or a proxy drops idle connections: test each one before use.
+            kwargs["pool_pre_ping"] = True
+            if url.startswith("postgresql"):
+                # The compare-and-swap writes rely on READ COMMITTED: a competing UPDATE waits
+                # for the first to commit, re-reads the row and finds the version moved on. A
+                # server whose default is stricter would fail them with serialization errors.
+                kwargs["isolation_level"] = "READ COMMITTED"
         self.engine: Engine = sa.create_engine(url, **kwargs)
         self.reader: Engine = self.engine
         if url.startswith("sqlite"):
@@ -248,14 +286,24 @@ class Database:
                 self.reader = sa.create_engine(url, **kwargs)
                 sa.event.listen(self.reader, "connect", _sqlite_pragmas)
 
+    def upgrade_schema(self) -> SchemaState:
+        """Bring the schema to the newest revision (idempotent; one process at a time)."""
+        return migrate.upgrade(self.engine)
+
     def create_tables(self) -> None:
-        """Create any missing table (idempotent)."""
-        metadata.create_all(self.engine)
+        """Upgrade the schema, and create any table that is missing (what the app does at start)."""
+        migrate.upgrade(self.engine, repair=True)
+
+    def close(self) -> None:
+        """Close every pooled connection (a test's end, a process's shutdown)."""
+        self.engine.dispose()
+        if self.reader is not self.engine:
+            self.reader.dispose()
 
     def ping(self) -> None:
-        """Raise unless the database answers."""
+        """Raise unless the database answers a query on the app's own tables."""
         with self.reader.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
+            conn.execute(sa.select(portals.c.id).limit(1)).all()
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -358,7 +406,9 @@ class Database:
         if values.get("application_token"):
             values["application_token"] = self.cipher.digest(values["application_token"])
         with self.engine.begin() as conn:
-            conn.execute(sa.update(portals).where(portals.c.id == portal_id).values(**values))
+            conn.execute(
+                sa.update(portals).where(portals.c.id == portal_id).values(**_fit(portals, values))
+            )
 
     def application_token_matches(self, portal: Portal, token: str | None) -> bool | None:
         """Whether ``token`` is the portal's application_token (constant-time, keyed hash).
@@ -455,6 +505,75 @@ class Database:
                     .values(state="need_reinstall", state_changed_at=now, updated_at=now)
                 )
         return stale
+
+    def find_portals(self, *, domain: str) -> list[Portal]:
+        """Portals by their domain (normally one; a renamed portal's old name finds none)."""
+        with self.reader.connect() as conn:
+            rows = conn.execute(
+                sa.select(portals)
+                .where(sa.func.lower(portals.c.domain) == domain.strip().lower())
+                .order_by(portals.c.id)
+            ).mappings()
+            return [_portal(row) for row in rows]
+
+    def purge_portal(self, portal_id: int) -> dict[str, int]:
+        """Delete everything stored about an uninstalled portal, its own record last.
+
+        Raises PortalInstalled when the portal is not in the ``uninstalled`` state (checked in
+        the same transaction, so a reinstall arriving meanwhile is never purged).
+        """
+        counts: dict[str, int] = {}
+        with self.engine.begin() as conn:
+            row = (
+                conn.execute(
+                    sa.select(portals.c.state, portals.c.client_endpoint)
+                    .where(portals.c.id == portal_id)
+                    .with_for_update()
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                raise LookupError(f"no portal with id {portal_id}")
+            if row["state"] != "uninstalled":
+                raise PortalInstalled(row["state"])
+            job_ids = sa.select(jobs.c.id).where(jobs.c.portal_id == portal_id)
+            steps: list[tuple[str, Any]] = [
+                ("scan groups", sa.delete(scan_groups).where(scan_groups.c.job_id.in_(job_ids))),
+                ("merge items", sa.delete(merge_items).where(merge_items.c.job_id.in_(job_ids))),
+                (
+                    "merge claims",
+                    sa.delete(merge_claims).where(merge_claims.c.portal_id == portal_id),
+                ),
+                ("jobs", sa.delete(jobs).where(jobs.c.portal_id == portal_id)),
+                (
+                    "merge history",
+                    sa.delete(merge_history).where(merge_history.c.portal_id == portal_id),
+                ),
+                (
+                    "not-duplicates marks",
+                    sa.delete(not_duplicates).where(not_duplicates.c.portal_id == portal_id),
+                ),
+                (
+                    "oauth states",
+                    sa.delete(oauth_states).where(oauth_states.c.portal_id == portal_id),
+                ),
+                ("tokens", sa.delete(tokens).where(tokens.c.portal_id == portal_id)),
+                (
+                    "rate buckets",
+                    sa.delete(rate_buckets).where(rate_buckets.c.portal == row["client_endpoint"]),
+                ),
+                (
+                    "method budgets",
+                    sa.delete(method_budgets).where(
+                        method_budgets.c.portal == row["client_endpoint"]
+                    ),
+                ),
+                ("portals", sa.delete(portals).where(portals.c.id == portal_id)),
+            ]
+            for name, statement in steps:
+                counts[name] = conn.execute(statement).rowcount
+        return counts
 
     def mark_installed(self, portal_id: int) -> None:
         """Record that set-up completed."""
@@ -1126,11 +1245,16 @@ class Database:
                 sa.update(jobs)
                 .where(jobs.c.id == job_id, jobs.c.claimed_by == worker, jobs.c.status == "running")
                 .values(
-                    status=status,
-                    error_code=error_code,
-                    error_message=error_message,
-                    finished_at=time.time(),
-                    **values,
+                    **_fit(
+                        jobs,
+                        {
+                            "status": status,
+                            "error_code": error_code,
+                            "error_message": error_message,
+                            "finished_at": time.time(),
+                            **values,
+                        },
+                    )
                 )
             )
             conn.execute(sa.delete(merge_claims).where(merge_claims.c.job_id == job_id))
@@ -1278,6 +1402,7 @@ class Database:
         """
         if status not in MERGE_OUTCOMES:
             raise ValueError(f"not a merge outcome: {status}")
+        values = _fit(merge_items, values)  # a portal's error text may be longer than a column
         values.setdefault("finished_at", time.time())
         with self.engine.begin() as conn:
             if not _holds(conn, job_id, worker):
@@ -1304,7 +1429,9 @@ class Database:
                     portal_id=job["portal_id"],
                     job_id=job_id,
                     user_id=job["user_id"],
-                    user_name=(job["params"] or {}).get("userName"),
+                    user_name=_fit(
+                        merge_history, {"user_name": (job["params"] or {}).get("userName")}
+                    )["user_name"],
                     entity_type_id=job["entity_type_id"],
                     entity_ids=list(entity_ids),
                     kept_id=values.get("kept_id"),
@@ -1421,6 +1548,19 @@ class Database:
         return [frozenset(int(i) for i in row[0]) for row in rows]
 
     # -- a user's jobs -------------------------------------------------------------------
+
+    def portal_jobs(
+        self, portal_id: int, *, status: str | None = None, limit: int = 50
+    ) -> list[Job]:
+        """A portal's most recent jobs of every user, newest first (for operators)."""
+        query = sa.select(jobs).where(jobs.c.portal_id == portal_id)
+        if status is not None:
+            query = query.where(jobs.c.status == status)
+        with self.reader.connect() as conn:
+            rows = conn.execute(
+                query.order_by(jobs.c.created_at.desc(), jobs.c.id).limit(limit)
+            ).mappings()
+            return [_job(row) for row in rows]
 
     def user_jobs(self, portal_id: int, user_id: int, *, limit: int = 20) -> list[Job]:
         """A user's most recent scans and merges, newest first."""

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from b24app import logs
 from b24app.context import AppContext
 from b24app.jobs.queue import ensure_worker
 from b24app.security import SessionSigner, apply_headers, script_origin
 from b24app.web.common import api_error, error_page
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("b24app.access")
 
 
 def register(app: Flask, ctx: AppContext) -> None:
@@ -33,6 +36,18 @@ def register(app: Flask, ctx: AppContext) -> None:
     app.register_blueprint(ops_bp)
     app.register_blueprint(oauth_bp)
     scripts = tuple(o for o in (script_origin(ctx.settings.jssdk_url),) if o)
+
+    @app.before_request
+    def _request_id() -> None:
+        g.request_started = time.monotonic()
+        g.request_id = logs.new_request_id(request.headers.get("X-Request-ID"))
+        g.request_id_token = logs.request_id.set(g.request_id)
+
+    @app.teardown_request
+    def _forget_request_id(_exc: BaseException | None) -> None:
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            logs.request_id.reset(token)
 
     @app.before_request
     def _start_worker() -> None:
@@ -65,6 +80,21 @@ def register(app: Flask, ctx: AppContext) -> None:
         frame_origin = getattr(g, "frame_origin", None)
         if request.endpoint == "static" or request.endpoint == "ops.vendor_sdk":
             response.headers.pop("Cache-Control", None)
+        if "request_id" in g:
+            response.headers["X-Request-ID"] = g.request_id
+            # the path only: query strings carry OAuth codes and states
+            access_log.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.monotonic() - g.request_started) * 1000, 1),
+                },
+            )
         return apply_headers(
             response,
             frame_origin=frame_origin,

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, abort, jsonify, send_file
 
+from b24app import health
 from b24app.web.common import ctx
 
 bp = Blueprint("ops", __name__)
@@ -13,12 +14,10 @@ bp = Blueprint("ops", __name__)
 
 @bp.get("/healthz")
 def healthz() -> Any:
-    """200 when the app and its database answer."""
-    try:
-        ctx().db.ping()
-    except Exception:
-        return jsonify({"status": "unavailable", "database": "down"}), 503
-    return jsonify({"status": "ok", "database": "ok"})
+    """200 when the app, its database and (when configured) Redis answer; else 503."""
+    app = ctx()
+    healthy, body = health.report(app.db, app.settings.redis_url)
+    return jsonify(body), 200 if healthy else 503
 
 
 @bp.get("/vendor/b24jssdk.js")

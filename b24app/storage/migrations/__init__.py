@@ -1,0 +1,1 @@
+"""Alembic revisions of the app's schema, applied by ``b24app db upgrade``."""
