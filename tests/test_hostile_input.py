@@ -29,7 +29,7 @@ from tests.test_frames import Recorder
 USER = 2
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # per test: on PostgreSQL each test's schema is dropped after it
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, str]]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     threading.Thread(target=server.serve_forever, daemon=True).start()

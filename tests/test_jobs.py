@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import sqlalchemy as sa
 
 from b24app import app_context
 from b24app.devportal import SEED_GROUPS
@@ -156,8 +157,9 @@ def test_cancelling_a_running_scan_stores_no_groups(tmp_path: Path) -> None:
         assert body["status"] == "cancelled"
         assert body["groups"] == [] and body["groupsTotal"] == 0
         with stack.db.reader.connect() as conn:
-            stored = conn.exec_driver_sql(
-                "SELECT count(*) FROM b24_scan_groups WHERE job_id = ?", (job_id,)
+            stored = conn.execute(
+                sa.text("SELECT count(*) FROM b24_scan_groups WHERE job_id = :job"),
+                {"job": job_id},
             ).scalar()
         assert stored == 0
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from b24app.devportal import SEED_GROUPS
@@ -53,3 +55,27 @@ def test_a_poll_after_the_portal_removed_the_app_is_401(
         response = installed.api("GET", path, token)
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_polls_follow_a_running_merge_to_its_end(installed: Stack) -> None:
+    installed.portal.delays["crm.entity.mergebatch"] = 0.25  # a slow portal: watch it happen
+    token = installed.open(1).token
+    assert token
+    started = installed.api("POST", "/merges", token, {"entityTypeId": 3, "groups": GROUPS})
+    assert started.status_code == 202
+    job_id = started.json()["id"]
+    seen: list[tuple[str, int, int]] = []
+    while True:
+        body = installed.api("GET", f"/merges/{job_id}", token).json()
+        seen.append((body["status"], len(body["results"]), body["progress"]["done"]))
+        assert len(body["results"]) + len(body["pending"]) == len(GROUPS)
+        if body["status"] not in ("queued", "running"):
+            break
+        time.sleep(0.02)
+    outcomes = [n for _, n, _ in seen]
+    assert outcomes == sorted(outcomes)  # never a step back
+    assert len(set(outcomes)) > 3  # the answers moved as the groups landed
+    assert seen[-1] == ("done", len(GROUPS), len(GROUPS))
+    # the last answer is the whole job as stored
+    again = installed.api("GET", f"/merges/{job_id}", token).json()
+    assert again == body and sorted(r["entityIds"] for r in again["results"]) == sorted(GROUPS)

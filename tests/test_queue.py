@@ -176,7 +176,7 @@ def test_a_job_whose_worker_died_is_resumed_by_another(stack: Stack) -> None:
 # -- several consumers -------------------------------------------------------------------
 
 
-CLAIM_LINE = re.compile(r"job ([0-9a-f]{32}) \((?:scan|merge)\) claimed by (\S+)")
+CLAIM_LINE = re.compile(r"job ([0-9a-f]{32}): (?:scan|merge) started, claimed by (\S+)")
 
 
 def test_two_workers_and_the_embedded_one_never_run_the_same_job(

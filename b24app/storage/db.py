@@ -41,6 +41,35 @@ _RATE_TABLES = {"bucket": rate_buckets, "budget": method_budgets}
 ACTIVE_JOB_STATES = ("queued", "running")
 # Statements the UI's polling runs many times a second, built once.
 _PORTAL_STATE = sa.select(portals.c.state).where(portals.c.id == sa.bindparam("portal_id"))
+# What a merge job's progress answer is made of, in one small row: if none of it changed, the
+# answer did not either. A group's outcome is written once (calling -> outcome) and never
+# again, so the number of groups with an outcome says which are there.
+_MERGE_VERSION = (
+    sa.select(
+        portals.c.state,
+        jobs.c.status,
+        jobs.c.progress_done,
+        jobs.c.progress_total,
+        jobs.c.error_code,
+        jobs.c.error_message,
+        jobs.c.finished_at,
+        sa.select(sa.func.count())
+        .select_from(merge_items)
+        .where(
+            merge_items.c.job_id == jobs.c.id,
+            merge_items.c.status.in_(("SUCCESS", "CONFLICT", "ERROR")),
+        )
+        .scalar_subquery()
+        .label("outcomes"),
+    )
+    .select_from(jobs.join(portals, portals.c.id == jobs.c.portal_id))
+    .where(
+        jobs.c.id == sa.bindparam("job_id"),
+        jobs.c.portal_id == sa.bindparam("portal_id"),
+        jobs.c.user_id == sa.bindparam("user_id"),
+        jobs.c.kind == "merge",
+    )
+)
 # One merge job of a portal and user with its portal's state and every group's result, in one
 # statement: the UI polls it, and every round trip to the database costs a thread its turn.
 _MERGE_PROGRESS = (
@@ -1283,6 +1312,17 @@ class Database:
         with self.reader.connect() as conn:
             state = conn.execute(_PORTAL_STATE, {"portal_id": portal_id}).scalar()
         return state is not None and state != "uninstalled"
+
+    def merge_version(self, job_id: str, *, portal_id: int, user_id: int) -> tuple[Any, ...] | None:
+        """What a merge job's progress answer is made of (see ``_MERGE_VERSION``), or None when
+        there is no such job of this portal and user, or the portal uninstalled the app."""
+        with self.reader.connect() as conn:
+            row = conn.execute(
+                _MERGE_VERSION, {"job_id": job_id, "portal_id": portal_id, "user_id": user_id}
+            ).first()
+        if row is None or row[0] == "uninstalled":
+            return None
+        return tuple(row)
 
     def merge_progress(
         self, job_id: str, *, portal_id: int, user_id: int

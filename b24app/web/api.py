@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from functools import wraps
@@ -311,22 +314,63 @@ def _user_name(session: Session) -> str | None:
     return name[:255] or None
 
 
+class ProgressAnswers:
+    """The last progress answer of each merge job this process served, with what it was made
+    of: a poll that finds nothing changed gets the same bytes without building them again."""
+
+    def __init__(self, size: int = 2048) -> None:
+        self.size = size
+        self._answers: OrderedDict[str, tuple[tuple[Any, ...], bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, job_id: str, version: tuple[Any, ...]) -> bytes | None:
+        """The answer made of ``version``, if this process made it."""
+        with self._lock:
+            kept = self._answers.get(job_id)
+            if kept is None or kept[0] != version:
+                return None
+            self._answers.move_to_end(job_id)
+            return kept[1]
+
+    def put(self, job_id: str, version: tuple[Any, ...], body: bytes) -> None:
+        """Keep an answer, forgetting the least recently polled job past ``size``."""
+        with self._lock:
+            self._answers[job_id] = (version, body)
+            self._answers.move_to_end(job_id)
+            while len(self._answers) > self.size:
+                self._answers.popitem(last=False)
+
+
+_progress_answers = ProgressAnswers()
+
+
 @bp.get("/merges/<job_id>")
 @session_polled
 def get_merge(job_id: str) -> Any:
     """A merge job's status and the result of every group (the UI polls this)."""
     session = _session()
     db = ctx().db
-    found = (
-        db.merge_progress(job_id, portal_id=session.portal_id, user_id=session.user_id)
-        if 0 < len(job_id) <= 32 and job_id.isalnum()
-        else None
+    scope = {"portal_id": session.portal_id, "user_id": session.user_id}
+    version = (
+        db.merge_version(job_id, **scope) if 0 < len(job_id) <= 32 and job_id.isalnum() else None
     )
-    if found is None:
+    if version is None:
         if not db.portal_is_active(session.portal_id):
             return unauthorized()
         return api_error(404, "not_found", "No such merge.")
-    job, items = found
+    body = _progress_answers.get(job_id, version)
+    if body is None:
+        found = db.merge_progress(job_id, **scope)
+        if found is None:  # purged or uninstalled between the two reads
+            if not db.portal_is_active(session.portal_id):
+                return unauthorized()
+            return api_error(404, "not_found", "No such merge.")
+        body = json.dumps(_merge_answer(*found), ensure_ascii=False).encode("utf-8")
+        _progress_answers.put(job_id, version, body)
+    return Response(body, mimetype="application/json")
+
+
+def _merge_answer(job: Job, items: list[dict[str, Any]]) -> dict[str, Any]:
     body = _job_head(job)
     results = []
     pending = []
@@ -351,7 +395,7 @@ def get_merge(job_id: str) -> Any:
     body["results"] = results
     # Groups with no outcome yet (or never attempted, once a job was cancelled or failed).
     body["pending"] = pending
-    return jsonify(body)
+    return body
 
 
 def _cancel(job_id: str, kind: str) -> Any:
