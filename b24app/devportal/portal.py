@@ -227,7 +227,7 @@ class Portal:
             url = app.url(app.handler_path)
         access, refresh = self.emu.issue_tokens(self, user_id)
         options = dict(placement_options or {})
-        lang = self.users[user_id].lang or self.lang
+        lang = self.user_lang(self.users[user_id])
         sid = sid or secrets.token_hex(16)
         query = {"DOMAIN": self.domain, "PROTOCOL": "0", "LANG": lang, "APP_SID": sid}
         form = {
@@ -538,6 +538,10 @@ class Portal:
                 {"error": "invalid_grant", "error_description": "Use the OAuth server"}, 400
             )
         return pages.dispatch(self, request)
+
+    def user_lang(self, user: User) -> str:
+        """The interface language a user chose, else the portal's."""
+        return user.lang or self.lang
 
     def cookie_user(self, request: Request) -> User:
         """Return the logged-in user chosen by the b24emu_user cookie (default: the admin)."""

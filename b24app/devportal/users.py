@@ -72,9 +72,10 @@ class User:
 
 
 def default_users() -> dict[int, User]:
-    """Return the three users every emulated portal starts with."""
+    """Return the users every emulated portal starts with (the admin in the portal's language)."""
     return {
         1: User(1, "Ivan", "Admin", "admin@portal.example", admin=True),
         2: User(2, "Maria", "Manager", "manager@portal.example", lang="en"),
         3: User(3, "Oleg", "Restricted", "restricted@portal.example", can_delete=False),
+        4: User(4, "Jonas", "Becker", "jonas.becker@portal.example", lang="de"),
     }
