@@ -57,6 +57,27 @@ class User:
             "LANGUAGE_ID": lang,
         }
 
+    def as_user_get(self) -> dict[str, Any]:
+        """Return one row of `user.get`."""
+        return {
+            "ID": str(self.id),
+            "ACTIVE": True,
+            "NAME": self.name,
+            "LAST_NAME": self.last_name,
+            "SECOND_NAME": "",
+            "EMAIL": self.email,
+            "LAST_LOGIN": "2024-01-01T09:00:00+00:00",
+            "DATE_REGISTER": "2020-01-01T00:00:00+00:00",
+            "TIME_ZONE": "",
+            "IS_ONLINE": "Y",
+            "PERSONAL_GENDER": "",
+            "PERSONAL_BIRTHDAY": "",
+            "WORK_POSITION": "Administrator" if self.admin else "Manager",
+            "UF_EMPLOYMENT_DATE": "",
+            "UF_DEPARTMENT": [1],
+            "USER_TYPE": "employee",
+        }
+
     def as_profile(self) -> dict[str, Any]:
         """Return the `profile` shape."""
         return {
