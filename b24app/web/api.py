@@ -12,8 +12,10 @@ from typing import Any, TypeVar
 import phonenumbers
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 
+from b24app.bitrix.client import RestClient
 from b24app.bitrix.errors import AuthFailed, BitrixError
 from b24app.jobs.worker import ensure_worker
+from b24app.review import predict_conflicts, read_records, record_names
 from b24app.security import Session
 from b24app.storage.db import ClaimConflict, Job
 from b24app.web.common import api_error, ctx, signer
@@ -382,74 +384,9 @@ def put_settings() -> Any:
 
 # -- review: the records of a group, field by field --------------------------------------------
 
-LIST_METHODS = {
-    1: "crm.lead.list",
-    2: "crm.deal.list",
-    3: "crm.contact.list",
-    4: "crm.company.list",
-}
-MULTI_FIELDS = ("PHONE", "EMAIL")
 MAX_RECORD_IDS = 50  # one crm.<type>.list page
-# Fields Bitrix24 fills itself or that merging never disputes: shown, never a conflict.
-NO_CONFLICT_FIELDS = frozenset(
-    {
-        "ID",
-        "DATE_CREATE",
-        "DATE_MODIFY",
-        "CREATED_BY_ID",
-        "MODIFY_BY_ID",
-        "ASSIGNED_BY_ID",
-        "HAS_PHONE",
-        "HAS_EMAIL",
-        "OPENED",
-        "EXPORT",
-        "LEAD_ID",
-        "COMMENTS",
-        *MULTI_FIELDS,
-    }
-)
-
-
-def _empty(value: Any) -> bool:
-    return value is None or value == "" or value == [] or value == {}
-
-
-def _scalar_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "Y" if value else "N"
-    if isinstance(value, list | dict):
-        return ", ".join(str(v) for v in (value.values() if isinstance(value, dict) else value))
-    return str(value).strip()
-
-
-def _multi_values(value: Any) -> list[str]:
-    items = list(value.values()) if isinstance(value, dict) else value
-    out = []
-    for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict) and isinstance(item.get("VALUE"), str) and item["VALUE"].strip():
-            out.append(item["VALUE"].strip())
-    return out
-
-
-# A lead's TITLE is a label ("Lead #12", "Website form"), not who the lead is.
-NO_CONFLICT_BY_TYPE: dict[int, frozenset[str]] = {1: frozenset({"TITLE"})}
-
-
-def conflicting_fields(rows: list[dict[str, Any]], entity_type: int = 3) -> list[str]:
-    """Fields where two records hold different non-empty values: mergeBatch answers CONFLICT."""
-    skip = NO_CONFLICT_FIELDS | NO_CONFLICT_BY_TYPE.get(entity_type, frozenset())
-    names: list[str] = []
-    for row in rows:
-        names.extend(n for n in row if n not in names)
-    conflicts = []
-    for name in names:
-        if name in skip or name.startswith("UF_"):
-            continue
-        distinct = {_scalar_text(row.get(name)) for row in rows if not _empty(row.get(name))}
-        distinct.discard("")
-        if len(distinct) > 1:
-            conflicts.append(name)
-    return conflicts
+MAX_PREDICTED_GROUPS = 50  # a page of groups
+MAX_NAMED_IDS = 500
 
 
 def _ids_arg(raw: str | None) -> list[int] | None:
@@ -465,63 +402,84 @@ def _ids_arg(raw: str | None) -> list[int] | None:
     return ids
 
 
-@bp.get("/records")
-@session_required
-def get_records() -> Any:
-    """Read a few records whole (what the user may see) to compare them before merging."""
+def _entity_type_arg() -> int | None:
     try:
         entity_type = int(request.args.get("entityTypeId", ""))
     except ValueError:
-        entity_type = 0
-    if entity_type not in ENTITY_TYPES:
-        return api_error(422, "invalid_entity_type", "entityTypeId must be 1, 2, 3 or 4.")
-    ids = _ids_arg(request.args.get("ids"))
-    if not ids:
-        return api_error(422, "invalid_ids", "ids must be positive record IDs, comma-separated.")
-    if len(ids) > MAX_RECORD_IDS:
-        return api_error(413, "too_many_ids", f"At most {MAX_RECORD_IDS} records at once.")
+        return None
+    return entity_type if entity_type in ENTITY_TYPES else None
+
+
+def _portal_call(work: Callable[[RestClient], Any]) -> Any:
+    """Run reads as the session's user; map the portal's refusals to JSON errors."""
     session = _session()
     app_ctx = ctx()
     portal = app_ctx.db.get_portal(portal_id=session.portal_id)
     assert portal is not None
-    select = ["*"] if entity_type == 2 else ["*", *MULTI_FIELDS]
     try:
-        page = app_ctx.rest(portal, session.user_id).call(
-            LIST_METHODS[entity_type],
-            {"order": {"ID": "ASC"}, "filter": {"@ID": ids}, "select": select, "start": -1},
-        )
+        return work(app_ctx.rest(portal, session.user_id))
     except AuthFailed as exc:
         return auth_failure(exc)
     except BitrixError as exc:
         return api_error(
             502, "portal_unavailable", f"Bitrix24 did not return the records ({exc.code})."
         )
-    by_id: dict[int, dict[str, Any]] = {}
-    for row in page if isinstance(page, list) else []:
-        if isinstance(row, dict) and str(row.get("ID", "")).isdigit():
-            by_id[int(row["ID"])] = row
-    rows = [by_id[i] for i in ids if i in by_id]
-    fields: list[str] = []
-    for row in rows:
-        fields.extend(n for n in row if n not in fields and n not in MULTI_FIELDS)
-    records = []
-    for row in rows:
-        record: dict[str, Any] = {
-            "id": int(row["ID"]),
-            "fields": {n: _scalar_text(row[n]) for n in fields if n in row and not _empty(row[n])},
-        }
-        for multi in MULTI_FIELDS:
-            record[multi.lower() + "s"] = _multi_values(row.get(multi))
-        records.append(record)
-    return jsonify(
-        {
-            "entityTypeId": entity_type,
-            "fields": fields,
-            "records": records,
-            "missing": [i for i in ids if i not in by_id],
-            "conflicts": conflicting_fields(rows, entity_type),
-        }
-    )
+
+
+@bp.get("/records")
+@session_required
+def get_records() -> Any:
+    """Read a few records whole (what the user may see) to compare them before merging."""
+    entity_type = _entity_type_arg()
+    if entity_type is None:
+        return api_error(422, "invalid_entity_type", "entityTypeId must be 1, 2, 3 or 4.")
+    ids = _ids_arg(request.args.get("ids"))
+    if not ids:
+        return api_error(422, "invalid_ids", "ids must be positive record IDs, comma-separated.")
+    if len(ids) > MAX_RECORD_IDS:
+        return api_error(413, "too_many_ids", f"At most {MAX_RECORD_IDS} records at once.")
+    body = _portal_call(lambda client: read_records(client, entity_type, ids))
+    return jsonify(body) if isinstance(body, dict) else body
+
+
+@bp.post("/conflicts")
+@session_required
+def post_conflicts() -> Any:
+    """Predict, for a page of groups, the fields where mergeBatch would answer CONFLICT."""
+    data = _json_object()
+    if data is None:
+        return api_error(400, "invalid_json", "The body must be a JSON object.")
+    entity_type = _int_field(data.get("entityTypeId"))
+    if entity_type not in ENTITY_TYPES:
+        return api_error(422, "invalid_entity_type", "entityTypeId must be 1, 2, 3 or 4.")
+    raw = data.get("groups")
+    if isinstance(raw, list) and len(raw) > MAX_PREDICTED_GROUPS:
+        return api_error(413, "too_many_groups", f"At most {MAX_PREDICTED_GROUPS} groups at once.")
+    groups, problem = _validate_groups(raw)
+    if problem is not None or groups is None:
+        status, code, message = problem or (422, "invalid_groups", "Invalid groups.")
+        return api_error(status, code, message)
+    assert entity_type is not None
+    found = _portal_call(lambda client: predict_conflicts(client, entity_type, groups))
+    return jsonify({"groups": found}) if isinstance(found, list) else found
+
+
+@bp.get("/names")
+@session_required
+def get_names() -> Any:
+    """The names of records the user may see (people by name, the rest by title)."""
+    entity_type = _entity_type_arg()
+    if entity_type is None:
+        return api_error(422, "invalid_entity_type", "entityTypeId must be 1, 2, 3 or 4.")
+    ids = _ids_arg(request.args.get("ids"))
+    if not ids:
+        return api_error(422, "invalid_ids", "ids must be positive record IDs, comma-separated.")
+    if len(ids) > MAX_NAMED_IDS:
+        return api_error(413, "too_many_ids", f"At most {MAX_NAMED_IDS} records at once.")
+    names = _portal_call(lambda client: record_names(client, entity_type, ids))
+    if not isinstance(names, dict):
+        return names
+    return jsonify({"names": {str(k): v for k, v in names.items()}})
 
 
 # -- "not duplicates" -------------------------------------------------------------------------
