@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 
 from b24app.devportal import SEED_GROUPS
+from b24app.i18n import STRINGS
 from b24app.review import conflicting_fields
 from b24app.web.api import csv_safe
 from tests.helpers import Stack, wait_until
@@ -215,6 +217,9 @@ def test_history_records_every_outcome_with_who(installed: Stack) -> None:
     assert by_ids[(10, 11)]["manualMergeUrl"].endswith("/crm/contact/merge/?id=10,11")
     assert by_ids[(7, 8, 9)]["status"] == "ERROR" and by_ids[(7, 8, 9)]["userId"] == 3
     assert {u["id"] for u in history["users"]} == {1, 3}
+    assert history["counts"] == {"SUCCESS": 1, "CONFLICT": 1, "ERROR": 1}
+    only = installed.api("GET", "/history?status=ERROR", admin).json()["counts"]
+    assert only == {"SUCCESS": 0, "CONFLICT": 0, "ERROR": 1}
 
     def count(query: str) -> int:
         response = installed.api("GET", f"/history?{query}", admin)
@@ -253,6 +258,35 @@ def test_history_exports_csv_safely(installed: Stack) -> None:
     assert rows[0][:3] == ["finishedAt", "userId", "userName"]
     assert rows[1][2].startswith("'=HYPERLINK")
     assert rows[1][4:8] == ["5 6", "5", "6", "SUCCESS"]
+
+
+@pytest.mark.parametrize(
+    ("lang", "delimiter", "header", "status"),
+    [
+        ("ru", ";", "Дата и время", "Объединено"),
+        ("de", ";", "Datum und Uhrzeit", "Zusammengeführt"),
+        ("en", ",", "Date and time", "Merged"),
+    ],
+)
+def test_history_exports_a_spreadsheet_in_the_users_language(
+    installed: Stack, lang: str, delimiter: str, header: str, status: str
+) -> None:
+    installed.portal.users[1].name = "=cmd"
+    admin = installed.open(1).token
+    installed.merge(admin, [[5, 6]])
+    installed.merge(installed.open(3).token, [[7, 8, 9]])
+    response = installed.api("GET", f"/history?format=csv&lang={lang}&tzOffset=-180", admin)
+    assert response.status_code == 200
+    text = response.content.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    assert rows[0][0] == header and len(rows[0]) == 10
+    by_ids = {row[4]: row for row in rows[1:]}
+    merged = by_ids["5 6"]
+    assert merged[7] == status and merged[2] == "'=cmd Admin"
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", merged[0])
+    refused = by_ids["7 8 9"]
+    assert refused[8] == STRINGS[lang]["error_merge_refused"]  # the reason, in words
+    assert installed.api("GET", "/history?format=csv&lang=fr", admin).status_code == 422
 
 
 @pytest.mark.parametrize(

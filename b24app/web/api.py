@@ -14,6 +14,7 @@ from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 
 from b24app.bitrix.client import RestClient
 from b24app.bitrix.errors import AuthFailed, BitrixError
+from b24app.i18n import STRINGS, strings
 from b24app.jobs.worker import ensure_worker
 from b24app.review import predict_conflicts, read_records, record_names
 from b24app.security import Session
@@ -344,10 +345,15 @@ def cancel_merge(job_id: str) -> Any:
 @bp.get("/settings")
 @session_required
 def get_settings() -> Any:
-    """The portal's settings."""
+    """The portal's settings, and the phone countries it may be set to."""
     portal = ctx().db.get_portal(portal_id=_session().portal_id)
     assert portal is not None
-    return jsonify({"phoneCountry": portal.phone_region})
+    return jsonify(
+        {
+            "phoneCountry": portal.phone_region,
+            "phoneCountries": sorted(phonenumbers.SUPPORTED_REGIONS),
+        }
+    )
 
 
 @bp.put("/settings")
@@ -615,27 +621,73 @@ def _history_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _csv_rows(rows: list[dict[str, Any]]) -> Iterator[str]:
+def _machine_row(view: dict[str, Any]) -> list[Any]:
+    return [
+        view["finishedAt"],
+        view["userId"],
+        view["userName"],
+        ENTITY_CODES.get(view["entityTypeId"], view["entityTypeId"]),
+        " ".join(str(i) for i in view["entityIds"]),
+        view["keptId"],
+        " ".join(str(i) for i in view["mergedIds"]),
+        view["status"],
+        view["errorCode"],
+        view["manualMergeUrl"],
+    ]
+
+
+def _spreadsheet_row(row: dict[str, Any], t: dict[str, str], tz_offset: int) -> list[Any]:
+    """One history row in the user's words, times in the user's time zone."""
+    view = _history_view(row)
+    local = None
+    if row["finished_at"] is not None:
+        moment = datetime.fromtimestamp(row["finished_at"], UTC) - timedelta(minutes=tz_offset)
+        local = moment.strftime("%Y-%m-%d %H:%M")
+    code = view["errorCode"]
+    return [
+        local,
+        view["userId"],
+        view["userName"],
+        t.get(ENTITY_CODES.get(view["entityTypeId"], ""), view["entityTypeId"]),
+        " ".join(str(i) for i in view["entityIds"]),
+        view["keptId"],
+        " ".join(str(i) for i in view["mergedIds"]),
+        t.get(f"status_{view['status']}", view["status"]),
+        (t.get(f"error_{code}") or code) if code else None,
+        view["manualMergeUrl"],
+    ]
+
+
+SPREADSHEET_COLUMNS = (
+    "csv_when",
+    "csv_user_id",
+    "csv_user",
+    "csv_type",
+    "csv_records",
+    "csv_kept",
+    "csv_merged",
+    "csv_result",
+    "csv_reason",
+    "csv_link",
+)
+
+
+def _csv_rows(
+    rows: list[dict[str, Any]], lang: str | None = None, tz_offset: int = 0
+) -> Iterator[str]:
+    """The history as CSV: machine columns, or (with a language) what a spreadsheet there expects.
+
+    Spreadsheets in Russian and German locales split CSV on ``;`` (their decimal mark is the
+    comma), so those files use it; English ones use ``,``.
+    """
+    t = strings(lang) if lang else None
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, delimiter=";" if lang in ("ru", "de") else ",")
     buffer.write("\ufeff")  # spreadsheets then read the file as UTF-8
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow([t[c] for c in SPREADSHEET_COLUMNS] if t else CSV_COLUMNS)
     for row in rows:
-        view = _history_view(row)
-        writer.writerow(
-            [
-                csv_safe(view["finishedAt"]),
-                csv_safe(view["userId"]),
-                csv_safe(view["userName"]),
-                csv_safe(ENTITY_CODES.get(view["entityTypeId"], view["entityTypeId"])),
-                csv_safe(" ".join(str(i) for i in view["entityIds"])),
-                csv_safe(view["keptId"]),
-                csv_safe(" ".join(str(i) for i in view["mergedIds"])),
-                csv_safe(view["status"]),
-                csv_safe(view["errorCode"]),
-                csv_safe(view["manualMergeUrl"]),
-            ]
-        )
+        cells = _spreadsheet_row(row, t, tz_offset) if t else _machine_row(_history_view(row))
+        writer.writerow([csv_safe(cell) for cell in cells])
         if buffer.tell() > 64_000:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -679,10 +731,13 @@ def get_history() -> Any:
         "until": until,
     }
     if args.get("format") == "csv":
+        csv_lang = args.get("lang") or None
+        if csv_lang is not None and csv_lang not in STRINGS:
+            return api_error(422, "invalid_lang", "lang must be en, ru or de.")
         _, rows = db.merge_history(session.portal_id, limit=MAX_HISTORY_CSV, **filters)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         return Response(
-            stream_with_context(_csv_rows(rows)),
+            stream_with_context(_csv_rows(rows, csv_lang, tz_offset)),
             mimetype="text/csv",
             headers={
                 "Content-Disposition": f'attachment; filename="merge-history-{stamp}.csv"',
@@ -699,4 +754,13 @@ def get_history() -> Any:
         **filters,
     )
     users = [{"id": uid, "name": name} for uid, name in db.history_users(session.portal_id)]
-    return jsonify({"total": total, "items": [_history_view(r) for r in rows], "users": users})
+    counts = dict.fromkeys(HISTORY_STATUSES, 0)
+    counts.update(db.merge_history_counts(session.portal_id, **filters))
+    return jsonify(
+        {
+            "total": total,
+            "counts": counts,
+            "items": [_history_view(r) for r in rows],
+            "users": users,
+        }
+    )
