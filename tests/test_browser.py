@@ -519,6 +519,7 @@ def test_review_confirm_merge_history_in_each_language(
     frame.click("#tab-settings")
     wait_until(lambda: frame.locator("#phone-country option").count() > 100)
     _no_other_language(frame, lang)
+    assert _axe(stack, page, frame) == []
     if user != 1:
         wait_until(lambda: frame.inner_text("#settings-status") == t["settings_admin_only"])
         assert frame.is_disabled("#settings-save") and frame.is_disabled("#phone-country")

@@ -833,7 +833,8 @@
         var link = el("a", { href: URL.createObjectURL(file.blob), download: file.name });
         document.body.appendChild(link);
         link.click();
-        setTimeout(function () { URL.revokeObjectURL(link.href); link.remove(); }, 1000);
+        link.remove();  // a nameless link must not linger in the page
+        setTimeout(function () { URL.revokeObjectURL(link.href); }, 1000);
       }).catch(function (error) { setStatus(error.message, "error", "history-status"); });
   }
 
