@@ -45,7 +45,7 @@ def demo(args: argparse.Namespace) -> int:
         return 2
     host = "127.0.0.1"
     app_url = f"http://{host}:{args.port}"
-    emulator = DevPortal(seed=True, limits=not args.no_limits)
+    emulator = DevPortal(seed=True, limits=not args.no_limits, lang=args.lang)
     emulator.start(host=host, oauth_port=args.oauth_port, portal_port=args.portal_port)
     client_id = f"local.{secrets.token_hex(7)}.{secrets.token_hex(4)}"
     client_secret = secrets.token_urlsafe(32)
@@ -77,9 +77,10 @@ def demo(args: argparse.Namespace) -> int:
         f"  emulated portal   {portal.url}/   (OAuth server {emulator.oauth_url})\n"
         f"  the app           {app_url}/   (database {db_path})\n\n"
         f"Open {portal.url}/marketplace/local/ and press Install (you are the portal admin),\n"
-        f"then open {portal.url}/crm/contact/list/ and choose Applications > Найти дубликаты\n"
-        "(Find duplicates). The portal's admin works in Russian; switch to user 2 (top right)\n"
-        "for English, or to user 3, who may not delete records.\n"
+        f"then open {portal.url}/crm/contact/list/ and choose Applications > Find duplicates\n"
+        f"(in the admin's language: the portal's, {args.lang}). Switch the user (top right) to\n"
+        "Maria Manager for English, Jonas Becker for German, or Oleg Restricted, who may not\n"
+        "delete records. Every start is a fresh portal and a fresh database.\n"
         "Press Ctrl+C to stop.\n",
         flush=True,
     )
@@ -383,6 +384,11 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.add_argument("--db", default="instance/demo.sqlite3")
     demo_parser.add_argument(
         "--no-limits", action="store_true", help="switch off the emulated rate limits"
+    )
+    demo_parser.add_argument(
+        "--lang",
+        default="ru",
+        help="the portal's language (its admin's, and its phone country): ru, en, de, ...",
     )
     demo_parser.set_defaults(func=demo)
     worker_parser = sub.add_parser("worker", help="run queued scans and merges")

@@ -8,7 +8,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "scan_button": "Find duplicates",
         "scan_again": "Scan again",
         "scanning": "Reading records…",
-        "scan_done": "{groups} duplicate groups found among {records} records.",
+        "scan_done": "{groups} among {records}.",
         "no_groups": "No duplicates found.",
         "scan_failed": "The scan failed: {message}",
         "select_all": "Select all",
@@ -26,7 +26,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "title": "title",
         "title+client": "title and client",
         "phone_extension": "main number, other extension",
-        "result_SUCCESS": "Merged into #{kept}",
+        "result_SUCCESS": "Merged into {name}, #{kept}",
         "result_CONFLICT": "Fields disagree: finish in Bitrix24",
         "result_ERROR": "Not merged: {message}",
         "resolve": "Resolve in Bitrix24",
@@ -36,8 +36,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "no_context": "Opened without a record: showing the whole list.",
         "cancel": "Cancel",
         "cancelled": "Cancelled.",
-        "confirm_merge": "Merge {groups} groups? {records} records will be deleted and folded "
-        "into the first record of each group. This cannot be undone.",
         "nothing_selected": "Select at least one group.",
         "contact": "Contacts",
         "lead": "Leads",
@@ -54,8 +52,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "setup_incomplete": "The app's set-up on this portal did not complete. An "
         "administrator should open the app once more to finish it.",
         "name": "Name",
-        "merge_summary": "Merged: {success}. Need a decision in Bitrix24: {conflict}. "
-        "Not merged: {error}.",
         "not_attempted": "Not merged: the job stopped before this group.",
         "error_merge_refused": "Bitrix24 refused the merge: you may not be allowed to change "
         "or delete one of these records.",
@@ -115,22 +111,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "conflicts_warning": "These fields hold different values: {fields}. Bitrix24 will not "
         "merge this group on its own; you will choose the values in Bitrix24.",
         "no_conflicts": "No field disagrees: Bitrix24 can merge this group on its own.",
-        "make_survivor": "Keep this one",
         "drop_record": "Remove from group",
-        "drop_record_label": "Remove from group: record #{id}, group {n}",
-        "survivor_label": "Keep this one: record #{id}, group {n}",
+        "drop_record_label": "Remove record #{id} from group {n}",
+        "survivor_label": "Keep record #{id} (group {n})",
         "not_duplicates": "Not duplicates",
         "not_duplicates_done": "Marked as not duplicates: later scans will not propose it.",
         "undo": "Undo",
         "record_missing": "Record #{id} is no longer visible to you.",
         "group_too_small": "A group needs at least two records.",
-        "n_records_one": "{n} record",
-        "n_records_few": "{n} records",
-        "n_records_many": "{n} records",
-        "n_records_other": "{n} records",
-        "confirm_title": "Merge {groups} groups? This cannot be undone in Bitrix24.",
-        "confirm_line": "{records} will be deleted and folded into {name}, #{id}.",
-        "confirm_more": "…and {n} more groups.",
         "last_job": "Your last {kind} ({date}): {status}.",
         "reopen": "Open its results",
         "kind_scan": "scan",
@@ -157,13 +145,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "col_kept": "Kept",
         "col_result": "Result",
         "history_empty": "No merges match.",
-        "history_count": "Merges: {total}",
+        "history_count": "{total} in the history: {success} merged, {conflict} waiting for a "
+        "decision in Bitrix24, {error} not merged.",
         "status_SUCCESS": "Merged",
         "status_CONFLICT": "Needs a decision",
         "status_ERROR": "Not merged",
         "user_n": "User #{id}",
         "progress_of": "{done} of {total}",
-        "scan_done_hidden": "Groups marked as not duplicates, not shown: {n}.",
         "error_conflict": "The records disagree in some fields; Bitrix24 asks a person to choose.",
         "error_rate_limited": "Bitrix24 kept refusing calls because of its request limits. Try "
         "again in a few minutes.",
@@ -217,13 +205,43 @@ STRINGS: dict[str, dict[str, str]] = {
         "field_DATE_MODIFY": "Modified",
         "field_PHONE": "Phone",
         "field_EMAIL": "E-mail",
+        "col_keep": "Keep",
+        "drop_short": "Remove",
+        "undo_drop_label": "Undo: put record #{id} back into group {n}",
+        "intro": "A scan reads the records of this list that you may see and proposes groups "
+        "of duplicates: records that share a phone number or an e-mail and whose names agree "
+        "(companies also by name, deals by title and client). Nothing changes in Bitrix24 "
+        "until you confirm a merge.",
+        "client": "Client",
+        "yes": "Yes",
+        "no": "No",
+        "error_unknown": "Bitrix24 gave no reason.",
+        "tab_settings": "Settings",
+        "settings_title": "Settings of the app on this portal",
+        "phone_country": "Country of phone numbers written without a country code",
+        "phone_country_none": "None: compare such numbers as written",
+        "phone_country_help": "Set at installation from the portal's language. Numbers with a "
+        "country code are always read correctly.",
+        "save": "Save",
+        "settings_saved": "Saved. The next scan reads phone numbers this way.",
+        "settings_admin_only": "Only a portal administrator can change the settings.",
+        "csv_when": "Date and time",
+        "csv_user_id": "User ID",
+        "csv_user": "User",
+        "csv_type": "Type",
+        "csv_records": "Records",
+        "csv_kept": "Kept record",
+        "csv_merged": "Deleted records",
+        "csv_result": "Result",
+        "csv_reason": "Reason",
+        "csv_link": "Manual merge page",
     },
     "ru": {
         "app_title": "Поиск дубликатов",
         "scan_button": "Найти дубликаты",
         "scan_again": "Искать снова",
         "scanning": "Читаем записи…",
-        "scan_done": "Найдено групп дубликатов: {groups} среди записей: {records}.",
+        "scan_done": "{groups} среди {records}.",
         "no_groups": "Дубликаты не найдены.",
         "scan_failed": "Поиск не удался: {message}",
         "select_all": "Выбрать все",
@@ -241,7 +259,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "title": "название",
         "title+client": "название и клиент",
         "phone_extension": "номер тот же, добавочный другой",
-        "result_SUCCESS": "Объединено в №{kept}",
+        "result_SUCCESS": "Объединено в {name}, №{kept}",
         "result_CONFLICT": "Поля расходятся: завершите в Битрикс24",
         "result_ERROR": "Не объединено: {message}",
         "resolve": "Завершить в Битрикс24",
@@ -251,8 +269,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "no_context": "Открыто без записи: показан весь список.",
         "cancel": "Отменить",
         "cancelled": "Отменено.",
-        "confirm_merge": "Объединить групп: {groups}? Записей будет удалено: {records}, их "
-        "данные перейдут в первую запись каждой группы. Это нельзя отменить.",
         "nothing_selected": "Выберите хотя бы одну группу.",
         "contact": "Контакты",
         "lead": "Лиды",
@@ -269,8 +285,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "setup_incomplete": "Настройка приложения на портале не завершилась. Администратору "
         "нужно открыть приложение ещё раз, чтобы её закончить.",
         "name": "Имя",
-        "merge_summary": "Объединено: {success}. Требуют решения в Битрикс24: {conflict}. "
-        "Не объединено: {error}.",
         "not_attempted": "Не объединено: задание остановилось раньше этой группы.",
         "error_merge_refused": "Битрикс24 отказал в объединении: возможно, у вас нет права "
         "изменять или удалять одну из этих записей.",
@@ -329,22 +343,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "conflicts_warning": "В этих полях разные значения: {fields}. Битрикс24 не объединит "
         "эту группу сам; значения вы выберете в Битрикс24.",
         "no_conflicts": "Поля не расходятся: Битрикс24 может объединить эту группу сам.",
-        "make_survivor": "Оставить эту",
         "drop_record": "Убрать из группы",
-        "drop_record_label": "Убрать из группы: запись №{id}, группа {n}",
-        "survivor_label": "Оставить эту: запись №{id}, группа {n}",
+        "drop_record_label": "Убрать запись №{id} из группы {n}",
+        "survivor_label": "Оставить запись №{id} (группа {n})",
         "not_duplicates": "Не дубликаты",
         "not_duplicates_done": "Отмечено как не дубликаты: следующие поиски её не предложат.",
         "undo": "Вернуть",
         "record_missing": "Запись №{id} вам больше не видна.",
         "group_too_small": "В группе должно быть хотя бы две записи.",
-        "n_records_one": "{n} запись",
-        "n_records_few": "{n} записи",
-        "n_records_many": "{n} записей",
-        "n_records_other": "{n} записи",
-        "confirm_title": "Объединить группы ({groups})? В Битрикс24 это нельзя отменить.",
-        "confirm_line": "Будет удалено: {records}; их данные перейдут в {name}, №{id}.",
-        "confirm_more": "…и ещё групп: {n}.",
         "last_job": "Ваше последнее задание — {kind} ({date}): {status}.",
         "reopen": "Открыть результаты",
         "kind_scan": "поиск",
@@ -371,13 +377,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "col_kept": "Осталась",
         "col_result": "Результат",
         "history_empty": "Подходящих объединений нет.",
-        "history_count": "Объединений: {total}",
+        "history_count": "В истории {total}: объединено — {success}, ждут решения в Битрикс24 "
+        "— {conflict}, не объединено — {error}.",
         "status_SUCCESS": "Объединено",
         "status_CONFLICT": "Нужно решение",
         "status_ERROR": "Не объединено",
         "user_n": "Пользователь №{id}",
         "progress_of": "{done} из {total}",
-        "scan_done_hidden": "Скрыто групп, отмеченных как не дубликаты: {n}.",
         "error_conflict": "Записи расходятся в некоторых полях; Битрикс24 просит человека выбрать.",
         "error_rate_limited": "Битрикс24 отклонял запросы из-за своих ограничений. Попробуйте "
         "через несколько минут.",
@@ -431,13 +437,43 @@ STRINGS: dict[str, dict[str, str]] = {
         "field_DATE_MODIFY": "Дата изменения",
         "field_PHONE": "Телефон",
         "field_EMAIL": "E-mail",
+        "col_keep": "Оставить",
+        "drop_short": "Убрать",
+        "undo_drop_label": "Отменить: вернуть запись №{id} в группу {n}",
+        "intro": "Поиск читает записи этого списка, которые вам доступны, и предлагает группы "
+        "дубликатов: записи с общим телефоном или e-mail, у которых совпадают имена (компании "
+        "сравниваются и по названию, сделки — по названию и клиенту). В Битрикс24 ничего не "
+        "меняется, пока вы не подтвердите объединение.",
+        "client": "Клиент",
+        "yes": "Да",
+        "no": "Нет",
+        "error_unknown": "Битрикс24 не назвал причину.",
+        "tab_settings": "Настройки",
+        "settings_title": "Настройки приложения на этом портале",
+        "phone_country": "Страна для телефонов, записанных без кода страны",
+        "phone_country_none": "Не задана: такие номера сравниваются как записаны",
+        "phone_country_help": "Задаётся при установке по языку портала. Номера с кодом страны "
+        "всегда читаются верно.",
+        "save": "Сохранить",
+        "settings_saved": "Сохранено. Следующий поиск прочитает номера так.",
+        "settings_admin_only": "Изменять настройки может только администратор портала.",
+        "csv_when": "Дата и время",
+        "csv_user_id": "ID пользователя",
+        "csv_user": "Пользователь",
+        "csv_type": "Тип",
+        "csv_records": "Записи",
+        "csv_kept": "Оставленная запись",
+        "csv_merged": "Удалённые записи",
+        "csv_result": "Результат",
+        "csv_reason": "Причина",
+        "csv_link": "Страница ручного объединения",
     },
     "de": {
         "app_title": "Dublettensuche",
         "scan_button": "Dubletten suchen",
         "scan_again": "Erneut suchen",
         "scanning": "Datensätze werden gelesen…",
-        "scan_done": "{groups} Dublettengruppen unter {records} Datensätzen gefunden.",
+        "scan_done": "{groups} unter {records} gefunden.",
         "no_groups": "Keine Dubletten gefunden.",
         "scan_failed": "Die Suche ist fehlgeschlagen: {message}",
         "select_all": "Alle auswählen",
@@ -455,7 +491,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "title": "Name",
         "title+client": "Name und Kunde",
         "phone_extension": "gleiche Nummer, andere Durchwahl",
-        "result_SUCCESS": "Zusammengeführt in #{kept}",
+        "result_SUCCESS": "Zusammengeführt in {name}, #{kept}",
         "result_CONFLICT": "Felder weichen ab: in Bitrix24 abschließen",
         "result_ERROR": "Nicht zusammengeführt: {message}",
         "resolve": "In Bitrix24 abschließen",
@@ -465,9 +501,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "no_context": "Ohne Datensatz geöffnet: die ganze Liste wird gezeigt.",
         "cancel": "Abbrechen",
         "cancelled": "Abgebrochen.",
-        "confirm_merge": "{groups} Gruppen zusammenführen? {records} Datensätze werden gelöscht "
-        "und in den ersten Datensatz jeder Gruppe übernommen. Das lässt sich nicht rückgängig "
-        "machen.",
         "nothing_selected": "Wählen Sie mindestens eine Gruppe aus.",
         "contact": "Kontakte",
         "lead": "Leads",
@@ -484,8 +517,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "setup_incomplete": "Die Einrichtung der App in diesem Portal wurde nicht abgeschlossen. "
         "Ein Administrator sollte die App noch einmal öffnen, um sie abzuschließen.",
         "name": "Name",
-        "merge_summary": "Zusammengeführt: {success}. Entscheidung in Bitrix24 nötig: "
-        "{conflict}. Nicht zusammengeführt: {error}.",
         "not_attempted": "Nicht zusammengeführt: der Auftrag endete vor dieser Gruppe.",
         "error_merge_refused": "Bitrix24 hat die Zusammenführung abgelehnt: Sie dürfen einen "
         "dieser Datensätze möglicherweise nicht ändern oder löschen.",
@@ -547,24 +578,15 @@ STRINGS: dict[str, dict[str, str]] = {
         "conflicts_warning": "Diese Felder enthalten verschiedene Werte: {fields}. Bitrix24 "
         "führt diese Gruppe nicht selbst zusammen; Sie wählen die Werte in Bitrix24.",
         "no_conflicts": "Kein Feld weicht ab: Bitrix24 kann diese Gruppe selbst zusammenführen.",
-        "make_survivor": "Diesen behalten",
         "drop_record": "Aus der Gruppe entfernen",
-        "drop_record_label": "Aus der Gruppe entfernen: Datensatz #{id}, Gruppe {n}",
-        "survivor_label": "Diesen behalten: Datensatz #{id}, Gruppe {n}",
+        "drop_record_label": "Entfernen: Datensatz #{id} aus Gruppe {n}",
+        "survivor_label": "Datensatz #{id} behalten (Gruppe {n})",
         "not_duplicates": "Keine Dubletten",
         "not_duplicates_done": "Als keine Dubletten markiert: spätere Suchen schlagen sie nicht "
         "mehr vor.",
         "undo": "Rückgängig",
         "record_missing": "Datensatz #{id} ist für Sie nicht mehr sichtbar.",
         "group_too_small": "Eine Gruppe braucht mindestens zwei Datensätze.",
-        "n_records_one": "{n} Datensatz",
-        "n_records_few": "{n} Datensätze",
-        "n_records_many": "{n} Datensätze",
-        "n_records_other": "{n} Datensätze",
-        "confirm_title": "{groups} Gruppen zusammenführen? In Bitrix24 lässt sich das nicht "
-        "rückgängig machen.",
-        "confirm_line": "Gelöscht wird: {records}; die Daten gehen an {name}, #{id}.",
-        "confirm_more": "…und {n} weitere Gruppen.",
         "last_job": "Ihr letzter Auftrag – {kind} ({date}): {status}.",
         "reopen": "Ergebnisse öffnen",
         "kind_scan": "Suche",
@@ -591,13 +613,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "col_kept": "Behalten",
         "col_result": "Ergebnis",
         "history_empty": "Keine passenden Zusammenführungen.",
-        "history_count": "Zusammenführungen: {total}",
+        "history_count": "{total} im Verlauf: {success} zusammengeführt, bei {conflict} ist "
+        "eine Entscheidung in Bitrix24 nötig, {error} nicht zusammengeführt.",
         "status_SUCCESS": "Zusammengeführt",
         "status_CONFLICT": "Entscheidung nötig",
         "status_ERROR": "Nicht zusammengeführt",
         "user_n": "Benutzer #{id}",
         "progress_of": "{done} von {total}",
-        "scan_done_hidden": "Als keine Dubletten markierte Gruppen, nicht gezeigt: {n}.",
         "error_conflict": "Die Datensätze weichen in einigen Feldern ab; Bitrix24 lässt einen "
         "Menschen wählen.",
         "error_rate_limited": "Bitrix24 hat Aufrufe wegen seiner Anfragelimits abgelehnt. "
@@ -654,6 +676,235 @@ STRINGS: dict[str, dict[str, str]] = {
         "field_DATE_MODIFY": "Geändert am",
         "field_PHONE": "Telefon",
         "field_EMAIL": "E-Mail",
+        "col_keep": "Behalten",
+        "drop_short": "Entfernen",
+        "undo_drop_label": "Rückgängig: Datensatz #{id} wieder in Gruppe {n} aufnehmen",
+        "intro": "Die Suche liest die Datensätze dieser Liste, die Sie sehen dürfen, und "
+        "schlägt Dublettengruppen vor: Datensätze mit gemeinsamer Telefonnummer oder E-Mail, "
+        "deren Namen übereinstimmen (Unternehmen auch nach Namen, Aufträge nach Name und "
+        "Kunde). In Bitrix24 ändert sich nichts, bis Sie eine Zusammenführung bestätigen.",
+        "client": "Kunde",
+        "yes": "Ja",
+        "no": "Nein",
+        "error_unknown": "Bitrix24 hat keinen Grund genannt.",
+        "tab_settings": "Einstellungen",
+        "settings_title": "Einstellungen der App in diesem Portal",
+        "phone_country": "Land für Telefonnummern ohne Ländervorwahl",
+        "phone_country_none": "Keines: solche Nummern werden wie geschrieben verglichen",
+        "phone_country_help": "Wird bei der Installation aus der Sprache des Portals gesetzt. "
+        "Nummern mit Ländervorwahl werden immer richtig gelesen.",
+        "save": "Speichern",
+        "settings_saved": "Gespeichert. Die nächste Suche liest Nummern so.",
+        "settings_admin_only": "Nur ein Portaladministrator kann die Einstellungen ändern.",
+        "csv_when": "Datum und Uhrzeit",
+        "csv_user_id": "Benutzer-ID",
+        "csv_user": "Benutzer",
+        "csv_type": "Typ",
+        "csv_records": "Datensätze",
+        "csv_kept": "Behaltener Datensatz",
+        "csv_merged": "Gelöschte Datensätze",
+        "csv_result": "Ergebnis",
+        "csv_reason": "Grund",
+        "csv_link": "Seite zum manuellen Zusammenführen",
+    },
+}
+
+# CLDR plural categories each language needs for whole numbers.
+PLURAL_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "en": ("one", "other"),
+    "ru": ("one", "few", "many", "other"),
+    "de": ("one", "other"),
+}
+# Messages that hold a count, in every plural form the language has ({n} is the count).
+PLURALS: dict[str, dict[str, dict[str, str]]] = {
+    "en": {
+        "groups_found": {
+            "one": "{n} duplicate group found",
+            "other": "{n} duplicate groups found",
+        },
+        "among_records": {
+            "one": "{n} record",
+            "other": "{n} records",
+        },
+        "hidden_groups": {
+            "one": "{n} group marked as not duplicates is not shown.",
+            "other": "{n} groups marked as not duplicates are not shown.",
+        },
+        "confirm_title": {
+            "one": "Merge {n} group? This cannot be undone in Bitrix24.",
+            "other": "Merge {n} groups? This cannot be undone in Bitrix24.",
+        },
+        "confirm_more": {
+            "one": "…and {n} more group.",
+            "other": "…and {n} more groups.",
+        },
+        "confirm_line_contact": {
+            "one": "{n} contact will be deleted and folded into {name}, #{id}.",
+            "other": "{n} contacts will be deleted and folded into {name}, #{id}.",
+        },
+        "confirm_line_lead": {
+            "one": "{n} lead will be deleted and folded into {name}, #{id}.",
+            "other": "{n} leads will be deleted and folded into {name}, #{id}.",
+        },
+        "confirm_line_company": {
+            "one": "{n} company will be deleted and folded into {name}, #{id}.",
+            "other": "{n} companies will be deleted and folded into {name}, #{id}.",
+        },
+        "confirm_line_deal": {
+            "one": "{n} deal will be deleted and folded into {name}, #{id}.",
+            "other": "{n} deals will be deleted and folded into {name}, #{id}.",
+        },
+        "summary_merged": {
+            "one": "{n} group merged",
+            "other": "{n} groups merged",
+        },
+        "summary_conflict": {
+            "one": "{n} needs a decision in Bitrix24",
+            "other": "{n} need a decision in Bitrix24",
+        },
+        "summary_error": {
+            "one": "{n} was not merged",
+            "other": "{n} were not merged",
+        },
+        "history_total": {
+            "one": "{n} group",
+            "other": "{n} groups",
+        },
+    },
+    "ru": {
+        "groups_found": {
+            "one": "Найдена {n} группа дубликатов",
+            "few": "Найдены {n} группы дубликатов",
+            "many": "Найдено {n} групп дубликатов",
+            "other": "Найдено {n} группы дубликатов",
+        },
+        "among_records": {
+            "one": "{n} записи",
+            "few": "{n} записей",
+            "many": "{n} записей",
+            "other": "{n} записи",
+        },
+        "hidden_groups": {
+            "one": "{n} группа с отметкой «не дубликаты» не показана.",
+            "few": "{n} группы с отметкой «не дубликаты» не показаны.",
+            "many": "{n} групп с отметкой «не дубликаты» не показаны.",
+            "other": "{n} группы с отметкой «не дубликаты» не показаны.",
+        },
+        "confirm_title": {
+            "one": "Объединить {n} группу? В Битрикс24 это нельзя отменить.",
+            "few": "Объединить {n} группы? В Битрикс24 это нельзя отменить.",
+            "many": "Объединить {n} групп? В Битрикс24 это нельзя отменить.",
+            "other": "Объединить {n} группы? В Битрикс24 это нельзя отменить.",
+        },
+        "confirm_more": {
+            "one": "…и ещё {n} группа.",
+            "few": "…и ещё {n} группы.",
+            "many": "…и ещё {n} групп.",
+            "other": "…и ещё {n} группы.",
+        },
+        "confirm_line_contact": {
+            "one": "Будет удалён {n} контакт, его данные перейдут в контакт {name}, №{id}.",
+            "few": "Будут удалены {n} контакта, их данные перейдут в контакт {name}, №{id}.",
+            "many": "Будут удалены {n} контактов, их данные перейдут в контакт {name}, №{id}.",
+            "other": "Будут удалены {n} контакта, их данные перейдут в контакт {name}, №{id}.",
+        },
+        "confirm_line_lead": {
+            "one": "Будет удалён {n} лид, его данные перейдут в лид {name}, №{id}.",
+            "few": "Будут удалены {n} лида, их данные перейдут в лид {name}, №{id}.",
+            "many": "Будут удалены {n} лидов, их данные перейдут в лид {name}, №{id}.",
+            "other": "Будут удалены {n} лида, их данные перейдут в лид {name}, №{id}.",
+        },
+        "confirm_line_company": {
+            "one": "Будет удалена {n} компания, её данные перейдут в компанию {name}, №{id}.",
+            "few": "Будут удалены {n} компании, их данные перейдут в компанию {name}, №{id}.",
+            "many": "Будут удалены {n} компаний, их данные перейдут в компанию {name}, №{id}.",
+            "other": "Будут удалены {n} компании, их данные перейдут в компанию {name}, №{id}.",
+        },
+        "confirm_line_deal": {
+            "one": "Будет удалена {n} сделка, её данные перейдут в сделку {name}, №{id}.",
+            "few": "Будут удалены {n} сделки, их данные перейдут в сделку {name}, №{id}.",
+            "many": "Будут удалены {n} сделок, их данные перейдут в сделку {name}, №{id}.",
+            "other": "Будут удалены {n} сделки, их данные перейдут в сделку {name}, №{id}.",
+        },
+        "summary_merged": {
+            "one": "Объединена {n} группа",
+            "few": "Объединены {n} группы",
+            "many": "Объединено {n} групп",
+            "other": "Объединено {n} группы",
+        },
+        "summary_conflict": {
+            "one": "{n} ждёт решения в Битрикс24",
+            "few": "{n} ждут решения в Битрикс24",
+            "many": "{n} ждут решения в Битрикс24",
+            "other": "{n} ждут решения в Битрикс24",
+        },
+        "summary_error": {
+            "one": "{n} не объединена",
+            "few": "{n} не объединены",
+            "many": "{n} не объединено",
+            "other": "{n} не объединены",
+        },
+        "history_total": {
+            "one": "{n} группа",
+            "few": "{n} группы",
+            "many": "{n} групп",
+            "other": "{n} группы",
+        },
+    },
+    "de": {
+        "groups_found": {
+            "one": "{n} Dublettengruppe",
+            "other": "{n} Dublettengruppen",
+        },
+        "among_records": {
+            "one": "{n} Datensatz",
+            "other": "{n} Datensätzen",
+        },
+        "hidden_groups": {
+            "one": "{n} als „keine Dubletten“ markierte Gruppe wird nicht gezeigt.",
+            "other": "{n} als „keine Dubletten“ markierte Gruppen werden nicht gezeigt.",
+        },
+        "confirm_title": {
+            "one": "{n} Gruppe zusammenführen? In Bitrix24 lässt sich das nicht rückgängig machen.",
+            "other": "{n} Gruppen zusammenführen? In Bitrix24 lässt sich das nicht rückgängig "
+            "machen.",
+        },
+        "confirm_more": {
+            "one": "…und {n} weitere Gruppe.",
+            "other": "…und {n} weitere Gruppen.",
+        },
+        "confirm_line_contact": {
+            "one": "{n} Kontakt wird gelöscht, seine Daten gehen an {name}, #{id}.",
+            "other": "{n} Kontakte werden gelöscht, ihre Daten gehen an {name}, #{id}.",
+        },
+        "confirm_line_lead": {
+            "one": "{n} Lead wird gelöscht, seine Daten gehen an {name}, #{id}.",
+            "other": "{n} Leads werden gelöscht, ihre Daten gehen an {name}, #{id}.",
+        },
+        "confirm_line_company": {
+            "one": "{n} Unternehmen wird gelöscht, seine Daten gehen an {name}, #{id}.",
+            "other": "{n} Unternehmen werden gelöscht, ihre Daten gehen an {name}, #{id}.",
+        },
+        "confirm_line_deal": {
+            "one": "{n} Auftrag wird gelöscht, seine Daten gehen an {name}, #{id}.",
+            "other": "{n} Aufträge werden gelöscht, ihre Daten gehen an {name}, #{id}.",
+        },
+        "summary_merged": {
+            "one": "{n} Gruppe zusammengeführt",
+            "other": "{n} Gruppen zusammengeführt",
+        },
+        "summary_conflict": {
+            "one": "{n} braucht eine Entscheidung in Bitrix24",
+            "other": "{n} brauchen eine Entscheidung in Bitrix24",
+        },
+        "summary_error": {
+            "one": "{n} wurde nicht zusammengeführt",
+            "other": "{n} wurden nicht zusammengeführt",
+        },
+        "history_total": {
+            "one": "{n} Gruppe",
+            "other": "{n} Gruppen",
+        },
     },
 }
 
@@ -667,5 +918,29 @@ def language(lang: str | None) -> str:
 
 
 def strings(lang: str | None) -> dict[str, str]:
-    """All strings of a language."""
-    return STRINGS[language(lang)]
+    """All strings of a language; a counted message ``key`` as ``key_one``, ``key_few``..."""
+    chosen = language(lang)
+    table = dict(STRINGS[chosen])
+    for key, forms in PLURALS[chosen].items():
+        for category, text in forms.items():
+            table[f"{key}_{category}"] = text
+    return table
+
+
+def plural(lang: str | None, key: str, count: int) -> str:
+    """A counted message for a whole number, by the language's CLDR plural rules."""
+    chosen = language(lang)
+    forms = PLURALS[chosen][key]
+    return forms.get(plural_category(chosen, count), forms["other"]).replace("{n}", str(count))
+
+
+def plural_category(lang: str, count: int) -> str:
+    """The CLDR plural category of a whole number in en, de or ru."""
+    if lang != "ru":
+        return "one" if count == 1 else "other"
+    last, last_two = count % 10, count % 100
+    if last == 1 and last_two != 11:
+        return "one"
+    if 2 <= last <= 4 and not 12 <= last_two <= 14:
+        return "few"
+    return "many"

@@ -33,24 +33,24 @@ _TOOLBAR_TITLES = {
     "LEAD": {
         "en": "Find duplicate leads",
         "ru": "Найти дубликаты лидов",
-        "de": "Doppelte Leads finden",
+        "de": "Lead-Dubletten suchen",
     },
     "DEAL": {
         "en": "Find duplicate deals",
         "ru": "Найти дубликаты сделок",
-        "de": "Doppelte Deals finden",
+        "de": "Auftragsdubletten suchen",
     },
-    "CONTACT": {"en": "Find duplicates", "ru": "Найти дубликаты", "de": "Duplikate finden"},
+    "CONTACT": {"en": "Find duplicates", "ru": "Найти дубликаты", "de": "Dubletten suchen"},
     "COMPANY": {
         "en": "Find duplicate companies",
         "ru": "Найти дубликаты компаний",
-        "de": "Doppelte Unternehmen finden",
+        "de": "Unternehmensdubletten suchen",
     },
 }
 _MENU_TITLES = {
     "en": "Find duplicates of this record",
     "ru": "Найти дубликаты этой записи",
-    "de": "Duplikate dieses Eintrags finden",
+    "de": "Dubletten dieses Datensatzes suchen",
 }
 # Every CRM list the app serves: the toolbar scans the type, the row menu one record.
 PLACEMENTS = tuple(

@@ -1,9 +1,12 @@
-"""Merge G groups with the app's merge code and pacer, where the per-method budget binds.
+"""Merge G groups with the app's own merge job, where the per-method budget binds.
 
     .venv/bin/python bench/merge.py --groups 1000 [--time-scale 20] [--parallel 4]
 
-crm.entity.mergeBatch costs 2.0 s (scaled) against a budget of 480 s per 600 s, so its ceiling
-is 480 / 2.0 = 240 merges a window (0.4 a second unscaled), well under the request rate.
+The job is the app's: a merge job row in a SQLite database, its groups' intent and outcome
+written as the worker does (``b24app.jobs.merging.run_merge``), B24_MERGE_PARALLEL calls in
+flight, the shared pacer. crm.entity.mergeBatch costs 2.0 s (scaled) against a budget of 480 s
+per 600 s, so its ceiling is 480 / 2.0 = 240 merges a window (0.4 a second unscaled), well
+under the request rate.
 """
 
 from __future__ import annotations
@@ -11,15 +14,17 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import PortalProcess, app_client  # noqa: E402
 
-from b24app.merge import merge_group  # noqa: E402
+from b24app.jobs.merging import run_merge  # noqa: E402
+from b24app.security import TokenCipher  # noqa: E402
+from b24app.storage.db import Database  # noqa: E402
 
 
 def main() -> None:
@@ -34,17 +39,37 @@ def main() -> None:
     window, budget, cost = limits["window"], limits["budget"], limits["merge_cost"]
     per_window = math.floor(budget / cost)
     try:
-        client = app_client(portal)
+        db = Database(
+            f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite3", cipher=TokenCipher("bench-key")
+        )
+        db.upgrade_schema()
+        client = app_client(portal, db)
+        base = portal.info["url"].removesuffix("/rest/")
+        host = base.split("://", 1)[1]
+        record = db.upsert_portal(
+            member_id="bench-member",
+            domain=host,
+            scheme="http",
+            client_endpoint=portal.info["url"],
+            server_endpoint="http://127.0.0.1:9/rest/",
+        )
+        job = db.create_merge_job(portal_id=record.id, user_id=1, entity_type_id=3, groups=groups)
+        claimed = db.claim_job(job.id, "bench-worker", stale_before=0)
+        assert claimed is not None
         finished: list[float] = []
         started = time.perf_counter()
 
-        def one(ids: list[int]) -> str:
-            outcome = merge_group(client, "http://portal", 3, ids)
-            finished.append(time.perf_counter() - started)
-            return outcome.status
+        def beat(**values: object) -> bool:
+            done = values.get("progress_done")
+            if isinstance(done, int):
+                while len(finished) < done:
+                    finished.append(time.perf_counter() - started)
+            return db.heartbeat(job.id, "bench-worker", **values)
 
-        with ThreadPoolExecutor(args.parallel) as pool:
-            statuses = list(pool.map(one, groups))
+        run_merge(
+            db, client, base, claimed, "bench-worker", beat, parallel=args.parallel, grace=5.0
+        )
+        statuses = [item["status"] for item in db.merge_items(job.id)]
         wall = time.perf_counter() - started
         stats = portal.ask("stats")
         ceiling = budget / window / cost  # merges a second the budget sustains

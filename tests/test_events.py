@@ -60,7 +60,7 @@ def test_case05_the_token_comparison_is_constant_time(installed: Stack) -> None:
     portal = installed.db.get_portal(member_id=installed.portal.member_id)
     real = installed.portal.application_token
     assert installed.db.application_token_matches(portal, real)
-    wrong = real[:-1] + ("1" if real.endswith("0") else "0")
+    wrong = real[:-1] + ("1" if real.endswith("0") else "0")  # one in 16 tokens ends in 0
     assert not installed.db.application_token_matches(portal, wrong)
     assert not installed.db.application_token_matches(portal, "")
 

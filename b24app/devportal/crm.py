@@ -204,6 +204,8 @@ class CrmStore:
 
     def __init__(self) -> None:
         self.records: dict[int, dict[int, dict[str, Any]]] = {t: {} for t in ENTITY_NAMES}
+        # Custom fields per type, described as crm.<type>.fields answers them.
+        self.user_fields: dict[int, dict[str, dict[str, Any]]] = {t: {} for t in ENTITY_NAMES}
         self._next_id: dict[int, int] = {t: 1 for t in ENTITY_NAMES}
         self._next_fm_id = 1
         # Sorted IDs per type for keyset reads, rebuilt after a record is added or removed.
@@ -278,7 +280,10 @@ class CrmStore:
             if key in MULTI_FIELDS and HAS_MULTI[entity_type_id]:
                 self._write_multi(record, key, value, creating=creating)
             elif key in known or key.startswith("UF_"):
-                record[key] = None if value is None else str(value)
+                if isinstance(value, list | tuple):
+                    record[key] = [str(v) for v in value]
+                else:
+                    record[key] = None if value is None else str(value)
 
     def _write_multi(
         self, record: dict[str, Any], type_id: str, value: Any, *, creating: bool
@@ -338,6 +343,12 @@ class CrmStore:
                 out[name] = "Y" if record.get("EMAIL") else "N"
             else:
                 out[name] = record.get(name)
+        for name, spec in self.user_fields[entity_type_id].items():
+            if select is None or name in select:
+                value = record.get(name)
+                out[name] = list(value) if isinstance(value, list) else value
+                if value is None and spec.get("isMultiple"):
+                    out[name] = []
         if HAS_MULTI[entity_type_id]:
             for multi in MULTI_FIELDS:
                 if (select is None or multi in select) and record.get(multi):
@@ -375,12 +386,18 @@ class CrmStore:
         return out
 
     def select_legacy(self, entity_type_id: int, select: Any) -> set[str] | None:
-        """Resolve a legacy `select` into the set of fields to return."""
+        """Resolve a legacy `select` into the set of fields to return.
+
+        No select means ``*`` plus ``UF_*``; ``*`` alone leaves out custom and multi-fields.
+        """
         names = [str(s).upper() for s in _as_list(select)] if select not in (None, "", []) else []
         chosen: set[str] = set()
+        custom = self.user_fields[entity_type_id]
         if not names or "*" in names:
             chosen.update(STANDARD_FIELDS[entity_type_id])
-        chosen.update(n for n in names if n in STANDARD_FIELDS[entity_type_id])
+        if not names or "UF_*" in names:
+            chosen.update(custom)
+        chosen.update(n for n in names if n in STANDARD_FIELDS[entity_type_id] or n in custom)
         if HAS_MULTI[entity_type_id]:
             chosen.update(n for n in names if n in MULTI_FIELDS)
         return chosen

@@ -47,7 +47,8 @@ def dispatch(portal: Portal, request: Request) -> Response:
     if path.rstrip("/") == "/marketplace/local":
         return _html(portal, user, "Applications", _marketplace(portal, user))
     if match := _LIST.match(path):
-        return _html(portal, user, _ENTITY_TITLES[match.group(1)], _list(portal, match.group(1)))
+        entity = match.group(1)
+        return _html(portal, user, _ENTITY_TITLES[entity], _list(portal, entity, user))
     if match := _MERGE.match(path):
         entity = match.group(1)
         return _html(portal, user, f"Merge {_SINGULAR[entity]}", _merge(portal, entity, request))
@@ -276,20 +277,26 @@ def _marketplace(portal: Portal, user: User) -> str:
     )
 
 
-def _placement_title(portal: Portal, placement: dict[str, Any]) -> str:
+def placement_title(portal: Portal, placement: dict[str, Any], user: User) -> str:
+    """The widget's title as this user sees it: LANG_ALL of the user's language, else TITLE.
+
+    placement.bind documents LANG_ALL as the titles shown to "users who have selected one of
+    these languages in the Bitrix24 interface"; everyone else sees TITLE.
+    """
     lang_all = placement.get("langAll") or {}
-    localized = lang_all.get(portal.lang) if isinstance(lang_all, dict) else None
+    localized = lang_all.get(portal.user_lang(user)) if isinstance(lang_all, dict) else None
     if isinstance(localized, dict) and localized.get("TITLE"):
         return str(localized["TITLE"])
     return str(placement.get("title") or placement["handler"])
 
 
-def _menu_items(portal: Portal, code: str) -> str:
+def _menu_items(portal: Portal, code: str, user: User) -> str:
     if not portal.installed:
         return ""
     items = [
         f"<button class='menu-item' data-placement='{escape(code)}' "
-        f"data-handler='{escape(p['handler'])}'>{escape(_placement_title(portal, p))}</button>"
+        f"data-handler='{escape(p['handler'])}'>"
+        f"{escape(placement_title(portal, p, user))}</button>"
         for p in portal.placements
         if p["placement"] == code
     ]
@@ -306,13 +313,13 @@ def _multi_text(record: dict[str, Any], field: str) -> str:
     return "<br>".join(escape(m["VALUE"]) for m in record.get(field) or [])
 
 
-def _list(portal: Portal, entity: str) -> str:
+def _list(portal: Portal, entity: str, user: User) -> str:
     type_id = ENTITY_BY_NAME[entity]
     upper = ENTITY_NAMES[type_id]
     with portal.emu.lock:
         records = sorted(portal.crm.records[type_id].items())
-        toolbar = _menu_items(portal, f"CRM_{upper}_LIST_TOOLBAR")
-        row_menu = _menu_items(portal, f"CRM_{upper}_LIST_MENU")
+        toolbar = _menu_items(portal, f"CRM_{upper}_LIST_TOOLBAR", user)
+        row_menu = _menu_items(portal, f"CRM_{upper}_LIST_MENU", user)
     rows = []
     for record_id, record in records:
         menu = (

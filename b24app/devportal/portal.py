@@ -14,6 +14,7 @@ import requests
 from werkzeug.wrappers import Request, Response
 
 from . import pages, rest
+from .catalog import default_directories, default_pipelines, user_field_spec
 from .crm import CrmStore
 from .errors import RestError
 from .http import ServerThread, iso, json_response, preflight, request_params
@@ -84,6 +85,9 @@ class Portal:
         self.member_id = secrets.token_hex(16)
         self.users: dict[int, User] = default_users()
         self.crm = CrmStore()
+        # Directories (crm.status.list) and deal pipelines as a new portal of its language has them.
+        self.directories: list[dict[str, Any]] = default_directories(lang)
+        self.pipelines: list[dict[str, Any]] = default_pipelines(lang)
         self.placements: list[dict[str, Any]] = []
         # When set, placement.get and event.get list nothing, though the bindings stay (and a
         # second bind is still refused as already bound): a lagging or partial listing.
@@ -191,6 +195,32 @@ class Portal:
                 entity_type_id, fields, user_id=user_id, created=created, record_id=id
             )
 
+    def add_user_field(
+        self,
+        entity_type_id: int,
+        name: str,
+        label: str,
+        *,
+        kind: str = "string",
+        items: list[str] | None = None,
+        multiple: bool = False,
+    ) -> dict[str, Any]:
+        """Create a custom field (``UF_CRM_...``) as an admin would; return its description.
+
+        An ``enumeration`` gets the given items, numbered as the portal numbers list items.
+        """
+        if not name.startswith("UF_CRM_"):
+            raise ValueError("custom CRM fields are named UF_CRM_...")
+        with self.emu.lock:
+            first = 1 + sum(
+                len(spec.get("items") or [])
+                for fields in self.crm.user_fields.values()
+                for spec in fields.values()
+            )
+            spec = user_field_spec(name, kind, label, items, multiple=multiple, first_id=first)
+            self.crm.user_fields[entity_type_id][name] = spec
+            return dict(spec)
+
     def records(self, entity_type_id: int) -> dict[int, dict[str, Any]]:
         """Return a copy of the records of one entity type in the legacy shape."""
         with self.emu.lock:
@@ -240,7 +270,7 @@ class Portal:
             url = app.url(app.handler_path)
         access, refresh = self.emu.issue_tokens(self, user_id)
         options = dict(placement_options or {})
-        lang = self.users[user_id].lang or self.lang
+        lang = self.user_lang(self.users[user_id])
         sid = sid or secrets.token_hex(16)
         query = {"DOMAIN": self.domain, "PROTOCOL": "0", "LANG": lang, "APP_SID": sid}
         form = {
@@ -568,6 +598,10 @@ class Portal:
                 {"error": "invalid_grant", "error_description": "Use the OAuth server"}, 400
             )
         return pages.dispatch(self, request)
+
+    def user_lang(self, user: User) -> str:
+        """The interface language a user chose, else the portal's."""
+        return user.lang or self.lang
 
     def cookie_user(self, request: Request) -> User:
         """Return the logged-in user chosen by the b24emu_user cookie (default: the admin)."""

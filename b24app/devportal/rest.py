@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import crm
+from .catalog import describe_fields
 from .errors import RestError, crm_error, merge_error
 from .params import BadRequestEncoding, parse_query_string, truthy
 
@@ -244,7 +245,11 @@ def _legacy_methods(entity: str, type_id: int) -> None:
         portal.crm.delete(type_id, record_id)
         return _outcome(True)
 
+    def fields(portal: Portal, user: User, params: dict[str, Any]) -> Outcome:
+        return _outcome(describe_fields(type_id, portal.crm.user_fields[type_id]))
+
     for verb, func in (
+        ("fields", fields),
         ("list", list_),
         ("get", get),
         ("add", add),
@@ -293,6 +298,70 @@ def item_get(portal: Portal, user: User, params: dict[str, Any]) -> Outcome:
     if record is None:
         raise RestError(400, "NOT_FOUND", "Element not found")
     return _outcome({"item": portal.crm.item(type_id, record, None)})
+
+
+def _matches(row: dict[str, Any], filter_: Any) -> bool:
+    """A row passes a directory filter: each key equal (any of a list), ``!`` negates."""
+    if not isinstance(filter_, dict):
+        return True
+    for raw_key, wanted in filter_.items():
+        key = str(raw_key)
+        negate = key.startswith("!")
+        name = key.lstrip("!=@").upper()
+        targets = {str(v).casefold() for v in crm._as_list(wanted)}
+        hit = str(row.get(name) if row.get(name) is not None else "").casefold() in targets
+        if hit == negate:
+            return False
+    return True
+
+
+def _ordered(rows: list[dict[str, Any]], order: Any, default: str) -> list[dict[str, Any]]:
+    order = order if isinstance(order, dict) and order else {default: "ASC"}
+    for raw_field, direction in reversed(list(order.items())):
+        name = str(raw_field).upper()
+
+        def key(row: dict[str, Any], n: str = name) -> tuple[int, Any]:
+            value = row.get(n)
+            text = "" if value is None else str(value)
+            return (0, int(text)) if text.isdigit() else (1, text.casefold())
+
+        rows = sorted(rows, key=key, reverse=str(direction).upper() == "DESC")
+    return rows
+
+
+def _page(rows: list[Any], start: Any) -> tuple[list[Any], int | None, int | None]:
+    try:
+        offset = int(str(start)) if start not in (None, "") else 0
+    except ValueError:
+        offset = 0
+    if offset < 0:
+        return rows[: crm.PAGE_SIZE], None, None
+    page = rows[offset : offset + crm.PAGE_SIZE]
+    nxt = offset + crm.PAGE_SIZE if offset + crm.PAGE_SIZE < len(rows) else None
+    return page, len(rows), nxt
+
+
+@method("crm.status.list")
+def status_list(portal: Portal, user: User, params: dict[str, Any]) -> Outcome:
+    """The portal's directory items (stages, sources, types...), 50 a page."""
+    _need(user, "read")
+    rows = [dict(r) for r in portal.directories if _matches(r, params.get("filter"))]
+    page, total, nxt = _page(_ordered(rows, params.get("order"), "SORT"), params.get("start"))
+    return _outcome(page, total, nxt)
+
+
+@method("crm.category.list")
+def category_list(portal: Portal, user: User, params: dict[str, Any]) -> Outcome:
+    """The pipelines of a type; the emulator keeps only the deals' default one."""
+    raw = str(params.get("entityTypeId", "")).strip()
+    if not raw.isdigit() or int(raw) not in crm.ENTITY_NAMES:
+        raise RestError(400, "NOT_FOUND", "Smart process not found")
+    type_id = int(raw)
+    if type_id != crm.DEAL:
+        name = crm.ENTITY_NAMES[type_id]
+        raise RestError(400, "ENTITY_TYPE_NOT_SUPPORTED", f"Entity type {name} is not supported")
+    rows = [dict(p) for p in portal.pipelines]
+    return _outcome({"categories": rows}, len(rows))
 
 
 @method("crm.duplicate.findbycomm")
@@ -496,6 +565,31 @@ def profile(portal: Portal, user: User, params: dict[str, Any]) -> Outcome:
 def user_current(portal: Portal, user: User, params: dict[str, Any]) -> Outcome:
     """Return the calling user."""
     return _outcome(user.as_user_current(portal.lang))
+
+
+@method("user.get")
+def user_get(portal: Portal, user: User, params: dict[str, Any]) -> Outcome:
+    """The portal's employees by filter (ID, or any field, ``@`` for a list), 50 a page."""
+    filter_ = params.get("FILTER", params.get("filter"))
+    rows = [
+        u.as_user_get()
+        for u in portal.users.values()
+        if _matches({**u.as_user_get(), "ACTIVE": "true"}, _active_filter(filter_))
+    ]
+    sort = str(params.get("sort", params.get("SORT", "ID")) or "ID")
+    direction = str(params.get("order", params.get("ORDER", "ASC")) or "ASC")
+    page, total, nxt = _page(_ordered(rows, {sort: direction}, "ID"), params.get("start"))
+    return _outcome(page, total, nxt)
+
+
+def _active_filter(filter_: Any) -> Any:
+    """ACTIVE arrives as true/"Y"/"true"; every emulated employee is active."""
+    if not isinstance(filter_, dict):
+        return filter_
+    out = dict(filter_)
+    if "ACTIVE" in out:
+        out["ACTIVE"] = "true" if truthy(out["ACTIVE"]) else "false"
+    return out
 
 
 @method("user.admin")

@@ -57,6 +57,27 @@ class User:
             "LANGUAGE_ID": lang,
         }
 
+    def as_user_get(self) -> dict[str, Any]:
+        """Return one row of `user.get`."""
+        return {
+            "ID": str(self.id),
+            "ACTIVE": True,
+            "NAME": self.name,
+            "LAST_NAME": self.last_name,
+            "SECOND_NAME": "",
+            "EMAIL": self.email,
+            "LAST_LOGIN": "2024-01-01T09:00:00+00:00",
+            "DATE_REGISTER": "2020-01-01T00:00:00+00:00",
+            "TIME_ZONE": "",
+            "IS_ONLINE": "Y",
+            "PERSONAL_GENDER": "",
+            "PERSONAL_BIRTHDAY": "",
+            "WORK_POSITION": "Administrator" if self.admin else "Manager",
+            "UF_EMPLOYMENT_DATE": "",
+            "UF_DEPARTMENT": [1],
+            "USER_TYPE": "employee",
+        }
+
     def as_profile(self) -> dict[str, Any]:
         """Return the `profile` shape."""
         return {
@@ -72,9 +93,10 @@ class User:
 
 
 def default_users() -> dict[int, User]:
-    """Return the three users every emulated portal starts with."""
+    """Return the users every emulated portal starts with (the admin in the portal's language)."""
     return {
         1: User(1, "Ivan", "Admin", "admin@portal.example", admin=True),
         2: User(2, "Maria", "Manager", "manager@portal.example", lang="en"),
         3: User(3, "Oleg", "Restricted", "restricted@portal.example", can_delete=False),
+        4: User(4, "Jonas", "Becker", "jonas.becker@portal.example", lang="de"),
     }

@@ -1,4 +1,4 @@
-// The app's UI: scan, review groups, merge, hand conflicts to Bitrix24, and the merge history.
+// The app's UI: scan, review groups, merge, hand conflicts to Bitrix24, the history, settings.
 (function () {
   "use strict";
 
@@ -9,14 +9,23 @@
   var context = JSON.parse(document.getElementById("b24app-context").textContent);
   var lang = document.documentElement.lang || "en";
   var $ = function (id) { return document.getElementById(id); };
+  var ENTITIES = ["", "lead", "deal", "contact", "company"];
+  var entity = ENTITIES[context.entityTypeId];
   var b24 = null;
   var currentJob = null;
   var scan = null;          // {id, total, offset}
-  var groupState = {};      // key -> {key, original, ids, dropped, selected, records, result, marked}
+  var groupState = {};      // key -> {key, original, order, survivor, dropped, selected, review, ...}
   var resultsByKey = {};
+  var known = {};           // record ID -> name, from the groups shown
+  var names = {};           // entityTypeId -> {ID: name}, asked of the portal
   var history = { offset: 0, total: 0 };
   var numbers = new Intl.NumberFormat(lang);
   var plurals = new Intl.PluralRules(lang);
+  // One format per kind: a day, or a day and a time, the same everywhere.
+  var DAY = { year: "numeric", month: "2-digit", day: "2-digit" };
+  var dayFormat = new Intl.DateTimeFormat(lang, DAY);
+  var calendarDayFormat = new Intl.DateTimeFormat(lang, Object.assign({ timeZone: "UTC" }, DAY));
+  var momentFormat = new Intl.DateTimeFormat(lang, Object.assign({ hour: "2-digit", minute: "2-digit" }, DAY));
   var HIDDEN_FIELDS = { ID: true, HAS_PHONE: true, HAS_EMAIL: true };
 
   function num(value) { return numbers.format(value); }
@@ -29,9 +38,10 @@
     });
   }
 
-  function records(n) {
-    var key = "n_records_" + plurals.select(n);
-    return format(t[key] || t.n_records_other, { n: n });
+  // A counted message in the form the language's plural rules pick for n.
+  function plural(key, n, values) {
+    var text = t[key + "_" + plurals.select(n)] || t[key + "_other"];
+    return format(text, Object.assign({ n: n }, values || {}));
   }
 
   function errorMessage(error) {
@@ -48,7 +58,9 @@
       return response.json().catch(function () { return {}; }).then(function (data) {
         if (response.status === 401) { throw new Error(t.error_session); }
         if (!response.ok) {
-          throw new Error(data.error ? errorMessage(data.error) : ("HTTP " + response.status));
+          var error = new Error(data.error ? errorMessage(data.error) : ("HTTP " + response.status));
+          error.status = response.status;
+          throw error;
         }
         return data;
       });
@@ -70,7 +82,9 @@
     var pct = total ? Math.min(100, Math.round(100 * done / total)) : 0;
     $("progress-fill").style.width = (total ? pct : 5) + "%";
     $("progress-bar").setAttribute("aria-valuenow", String(pct));
-    $("progress-text").textContent = label + (total ? " " + format(t.progress_of, { done: done, total: total }) : "");
+    var parts = [label];
+    if (total) { parts.push(format(t.progress_of, { done: done, total: total })); }
+    $("progress-text").textContent = parts.join(" ");
   }
 
   function hideProgress() { $("progress").hidden = true; }
@@ -113,13 +127,64 @@
     return node;
   }
 
-  function formatDate(value, withTime) {
-    if (!value) { return ""; }
+  function parseMoment(value) {
     var date = new Date(value);
-    if (isNaN(date.getTime())) { return value; }
-    return withTime ? date.toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" })
-                    : date.toLocaleDateString(lang);
+    return isNaN(date.getTime()) ? null : date;
   }
+
+  // A moment (DATE_CREATE...) as the user's day, or day and time.
+  function formatDay(value) { var d = value && parseMoment(value); return d ? dayFormat.format(d) : (value || ""); }
+  function formatMoment(value) { var d = value && parseMoment(value); return d ? momentFormat.format(d) : (value || ""); }
+
+  // A date field (BIRTHDATE...) is a calendar day: shown as written, whatever the time zone.
+  function formatCalendarDay(value) {
+    var match = /^(\d{4})-(\d{2})-(\d{2})/.exec(String(value || ""));
+    if (!match) { return formatDay(value); }
+    return calendarDayFormat.format(new Date(Date.UTC(+match[1], +match[2] - 1, +match[3])));
+  }
+
+  function money(value, currency) {
+    var amount = Number(value);
+    if (!isFinite(amount)) { return value; }
+    if (/^[A-Z]{3}$/.test(currency || "")) {
+      try { return new Intl.NumberFormat(lang, { style: "currency", currency: currency }).format(amount); }
+      catch (error) { /* an unknown currency code: a plain number then */ }
+    }
+    return numbers.format(amount);
+  }
+
+  function currencyName(code) {
+    try { return new Intl.DisplayNames([lang], { type: "currency" }).of(code) || code; }
+    catch (error) { return code; }
+  }
+
+  function nameOf(entityTypeId, id) {
+    if (entityTypeId === context.entityTypeId && known[id]) { return known[id]; }
+    return (names[entityTypeId] || {})[id] || "";
+  }
+
+  function describeIds(ids) { return ids.map(function (id) { return "#" + id; }).join(", "); }
+
+  // A group by its survivor's name and every ID: "Иван Петров (#1, #2, #3)".
+  function describeGroup(entityTypeId, ids) {
+    var list = describeIds(ids);
+    var name = nameOf(entityTypeId, ids[0]);
+    return name ? name + " (" + list + ")" : list;
+  }
+
+  // Ask the portal for the names not known yet (records it still shows the user).
+  function learnNames(entityTypeId, ids) {
+    var table = names[entityTypeId] = names[entityTypeId] || {};
+    var wanted = ids.filter(function (id, i) {
+      return id && !table[id] && !(entityTypeId === context.entityTypeId && known[id]) && ids.indexOf(id) === i;
+    }).slice(0, 500);
+    if (!wanted.length) { return Promise.resolve(); }
+    return api("GET", "/api/names?entityTypeId=" + entityTypeId + "&ids=" + wanted.join(","))
+      .then(function (data) { Object.keys(data.names).forEach(function (id) { table[id] = data.names[id]; }); })
+      .catch(function () { /* names are a courtesy: the IDs stay */ });
+  }
+
+  // -- groups ---------------------------------------------------------------------------------
 
   function member(state, id) {
     return state.original.records.filter(function (r) { return r.id === id; })[0] || { id: id };
@@ -130,18 +195,20 @@
     return (m.name || m.title || "").trim() || ("#" + id);
   }
 
+  // The records that stay in the group, the survivor first; the rows keep their own order.
   function keptIds(state) {
-    return state.ids.filter(function (id) { return !state.dropped[id]; });
+    var kept = state.order.filter(function (id) { return !state.dropped[id]; });
+    var survivor = kept.indexOf(state.survivor) >= 0 ? state.survivor : kept[0];
+    return [survivor].concat(kept.filter(function (id) { return id !== survivor; }));
   }
-
-  // -- groups ---------------------------------------------------------------------------------
 
   function stateFor(group) {
     var key = group.entityIds.join(",");
     if (!groupState[key]) {
-      groupState[key] = { key: key, original: group, ids: group.entityIds.slice(), dropped: {},
-                          selected: true, review: null, marked: false };
+      groupState[key] = { key: key, original: group, order: group.entityIds.slice(), survivor: group.entityIds[0],
+                          dropped: {}, selected: true, review: null, marked: false, conflicts: null };
     }
+    group.records.forEach(function (r) { known[r.id] = (r.name || r.title || "").trim(); });
     return groupState[key];
   }
 
@@ -156,75 +223,102 @@
     return card;
   }
 
+  // Which columns a type's records show: people by name, the rest by title; deals by client.
+  function columns() {
+    if (context.entityTypeId === 2) { return ["title", "client", "created"]; }
+    if (context.entityTypeId === 4) { return ["title", "phones", "emails", "created"]; }
+    return ["name", "phones", "emails", "created"];
+  }
+
+  var HEADERS = { name: "name", title: "field_TITLE", phones: "phones", emails: "emails", client: "client",
+                  created: "created" };
+
+  function valuesList(values) {
+    return el("ul", { className: "values" }, (values || []).map(function (v) { return el("li", { text: v }); }));
+  }
+
+  function clientName(m) {
+    if (!m.client) { return ""; }
+    var type = m.client.type === "company" ? 4 : 3;
+    return nameOf(type, m.client.id) || ("#" + m.client.id);
+  }
+
+  function cell(column, m) {
+    if (column === "name" || column === "title") {
+      return el("td", { className: "record-name", text: column === "name" ? (m.name || m.title || "") : (m.title || m.name || "") });
+    }
+    if (column === "phones") { return el("td", {}, [valuesList(m.phones)]); }
+    if (column === "emails") { return el("td", {}, [valuesList(m.emails)]); }
+    if (column === "client") { return el("td", { className: "client", text: clientName(m) }); }
+    return el("td", { className: "nowrap", text: formatDay(m.created) });
+  }
+
   function fillGroup(card, state) {
     var number = state.number;
     card.textContent = "";
     card.dataset.ids = keptIds(state).join(",");
-    var locked = state.marked || !!resultsByKey[state.key];
+    var result = resultsByKey[state.key];
+    var locked = state.marked || !!result;
     var checkbox = el("input", { type: "checkbox", className: "group-select", "data-key": state.key,
                                  "aria-label": format(t.select_group, { n: number }) });
     checkbox.checked = state.selected && !locked;
     checkbox.disabled = locked;
     checkbox.addEventListener("change", function () { state.selected = checkbox.checked; syncSelectAll(); });
     var matched = state.original.matchedOn.map(function (m) { return t[m] || m; }).join(", ");
-    var rows = state.ids.map(function (id) {
+    var survivor = keptIds(state)[0];
+    var rows = state.order.map(function (id) {
       var m = member(state, id);
       var dropped = !!state.dropped[id];
-      var survivor = keptIds(state)[0] === id;
+      var isSurvivor = survivor === id;
       var radio = el("input", { type: "radio", name: "survivor-" + state.key, className: "survivor-pick",
                                 "aria-label": format(t.survivor_label, { id: id, n: number }) });
-      radio.checked = survivor;
+      radio.checked = isSurvivor;
       radio.disabled = dropped || locked;
       radio.addEventListener("change", function () { makeSurvivor(state, id); });
       var canDrop = dropped || keptIds(state).length > 2;
-      var drop = button(dropped ? t.undo : t.drop_record, "btn--link drop", function () { toggleDrop(state, id); },
-                        { "aria-label": dropped ? t.undo + " #" + id : format(t.drop_record_label, { id: id, n: number }) });
+      var drop = button(dropped ? t.undo : t.drop_short, "btn--link drop", function () { toggleDrop(state, id); },
+                        { "aria-label": format(dropped ? t.undo_drop_label : t.drop_record_label, { id: id, n: number }) });
       drop.disabled = locked || !canDrop;
-      return el("tr", { className: (survivor ? "survivor" : "") + (dropped ? " dropped" : ""), "data-id": String(id) }, [
-        el("td", {}, [el("label", { className: "keep" }, [radio, " " + t.make_survivor])]),
-        el("td", { text: "#" + id }),
-        el("td", {}, [m.name || m.title || "", survivor ? el("span", { className: "badge", text: t.survivor }) : null]),
-        el("td", { text: (m.phones || []).join(", ") }),
-        el("td", { text: (m.emails || []).join(", ") }),
-        el("td", { text: formatDate(m.created) }),
-        el("td", {}, [drop])
-      ]);
+      return el("tr", { className: (isSurvivor ? "survivor" : "") + (dropped ? " dropped" : ""), "data-id": String(id) }, [
+        el("td", { className: "keep" }, [radio, isSurvivor ? el("span", { className: "badge", text: t.survivor }) : null]),
+        el("td", { className: "nowrap", text: "#" + id })
+      ].concat(columns().map(function (column) { return cell(column, m); })).concat([el("td", {}, [drop])]));
     });
-    var reviewButton = button(state.review && state.review.open ? t.review_hide : t.review, "btn--light review-toggle",
+    var open = !!(state.review && state.review.open) && !(result && result.status === "SUCCESS");
+    var reviewButton = button(open ? t.review_hide : t.review, "btn--light review-toggle",
                               function () { toggleReview(state); },
-                              { "aria-expanded": state.review && state.review.open ? "true" : "false",
-                                "aria-controls": "review-" + number });
+                              { "aria-expanded": open ? "true" : "false", "aria-controls": "review-" + number });
+    // Merged records are gone: nothing is left to compare.
+    reviewButton.disabled = !!(result && result.status === "SUCCESS");
     var notDup = button(state.marked ? t.undo : t.not_duplicates, "btn--light not-duplicates",
                         function () { toggleNotDuplicates(state); });
-    notDup.disabled = !!resultsByKey[state.key];
+    notDup.disabled = !!result;
+    var conflicts = currentConflicts(state);
     card.appendChild(el("header", { className: "group__head" }, [
       el("h3", { id: "group-title-" + number, className: "group__title" }, [
         el("label", {}, [checkbox, " " + t.group + " " + num(number)])
       ]),
       el("span", { className: "muted", text: t.matched_on + ": " + matched }),
-      state.review && state.review.conflicts && state.review.conflicts.length
-        ? el("span", { className: "badge badge--warning", text: t.conflict_badge }) : null,
+      conflicts && conflicts.length && !result ? el("span", { className: "badge badge--warning conflict-badge", text: t.conflict_badge }) : null,
       el("span", { className: "group__actions" }, [reviewButton, notDup])
     ]));
     if (state.marked) {
       card.appendChild(el("p", { className: "muted", text: t.not_duplicates_done }));
     }
-    card.appendChild(el("div", { className: "table-wrap" }, [el("table", { className: "records" }, [
-      el("thead", {}, [el("tr", {}, [
-        el("th", { scope: "col", text: t.survivor }), el("th", { scope: "col", text: t.field_ID }),
-        el("th", { scope: "col", text: t.name }), el("th", { scope: "col", text: t.phones }),
-        el("th", { scope: "col", text: t.emails }), el("th", { scope: "col", text: t.created }),
-        el("th", { scope: "col", text: t.drop_record })
-      ])]),
+    var head = [el("th", { scope: "col", text: t.col_keep }), el("th", { scope: "col", text: t.field_ID })]
+      .concat(columns().map(function (column) { return el("th", { scope: "col", text: t[HEADERS[column]] }); }))
+      .concat([el("th", { scope: "col" }, [el("span", { className: "visually-hidden", text: t.drop_record })])]);
+    card.appendChild(el("div", { className: "table-wrap" }, [el("table", { className: "records members" }, [
+      el("thead", {}, [el("tr", {}, head)]),
       el("tbody", {}, rows)
     ])]));
     var review = el("div", { id: "review-" + number, className: "review" });
-    review.hidden = !(state.review && state.review.open);
-    if (state.review && state.review.open) { fillReview(review, state); }
+    review.hidden = !open;
+    if (open) { fillReview(review, state); }
     card.appendChild(review);
-    var result = el("div", { className: "group__result", "aria-live": "polite" });
-    card.appendChild(result);
-    if (resultsByKey[state.key]) { fillResult(card, result, resultsByKey[state.key]); }
+    var box = el("div", { className: "group__result", "aria-live": "polite" });
+    card.appendChild(box);
+    if (result) { fillResult(card, box, result, state); }
   }
 
   function refreshGroup(state) {
@@ -235,7 +329,7 @@
   }
 
   function makeSurvivor(state, id) {
-    state.ids = [id].concat(state.ids.filter(function (other) { return other !== id; }));
+    state.survivor = id;
     refreshGroup(state);
     var card = groupCard(state.key);
     var radio = card && card.querySelector('tr[data-id="' + id + '"] .survivor-pick');
@@ -250,6 +344,7 @@
     var card = groupCard(state.key);
     var again = card && card.querySelector('tr[data-id="' + id + '"] .drop');
     if (again) { again.focus(); }
+    predict([state]);
   }
 
   function toggleNotDuplicates(state) {
@@ -271,7 +366,6 @@
       var ids = state.original.entityIds.join(",");
       api("GET", "/api/records?entityTypeId=" + context.entityTypeId + "&ids=" + ids).then(function (data) {
         state.review.data = data;
-        state.review.conflicts = data.conflicts;
       }).catch(function (error) {
         state.review.error = error.message;
       }).then(function () {
@@ -284,7 +378,59 @@
     if (card) { card.querySelector(".review-toggle").focus(); }
   }
 
-  function fieldLabel(name) { return t["field_" + name] || name; }
+  // The fields mergeBatch would find in conflict for the group as it stands now.
+  function currentConflicts(state) {
+    if (state.conflicts) { return state.conflicts; }
+    var data = state.review && state.review.data;
+    return data ? data.conflicts : null;
+  }
+
+  // Predicted conflicts for groups (a page, or one group after a record left it).
+  function predict(states) {
+    var wanted = states.filter(function (state) {
+      return !state.marked && !resultsByKey[state.key] && keptIds(state).length >= 2;
+    });
+    if (!wanted.length) { return Promise.resolve(); }
+    var groups = wanted.map(keptIds);
+    return api("POST", "/api/conflicts", { entityTypeId: context.entityTypeId, groups: groups }).then(function (data) {
+      data.groups.forEach(function (found, index) {
+        var state = wanted[index];
+        if (keptIds(state).join(",") === found.entityIds.join(",")) {
+          state.conflicts = found.conflicts;
+          refreshGroup(state);
+        }
+      });
+      fit();
+    }).catch(function () { /* the badge is a forecast; the review and the merge still tell */ });
+  }
+
+  function fieldLabel(name, data) {
+    return t["field_" + name] || (data && data.labels && data.labels[name]) || name;
+  }
+
+  // A value as a person reads it: the portal's name for it, else formatted by its type.
+  function readable(data, record, field) {
+    if (record.display && record.display[field]) { return record.display[field]; }
+    var value = record.fields[field];
+    if (value === undefined || value === "") { return ""; }
+    switch ((data.types || {})[field]) {
+      case "char":
+      case "boolean":
+        return value === "Y" ? t.yes : (value === "N" ? t.no : value);
+      case "date": return formatCalendarDay(value);
+      case "datetime": return formatMoment(value);
+      case "double":
+      case "money":
+        return money(value, record.fields.CURRENCY_ID);
+      case "crm_currency": return currencyName(value);
+      case "user": return format(t.user_n, { id: value });
+      case "crm_contact":
+      case "crm_company":
+      case "crm_lead":
+        return "#" + value;
+      default: return value;
+    }
+  }
 
   function fillReview(box, state) {
     var review = state.review;
@@ -293,20 +439,22 @@
     var data = review.data;
     var byId = {};
     data.records.forEach(function (r) { byId[r.id] = r; });
-    var ids = keptIds(state);
+    var survivor = keptIds(state)[0];
+    var ids = state.order.filter(function (id) { return !state.dropped[id]; });
     var conflicts = {};
-    data.conflicts.forEach(function (f) { conflicts[f] = true; });
-    if (data.conflicts.length) {
+    var found = currentConflicts(state) || [];
+    found.forEach(function (f) { conflicts[f] = true; });
+    if (found.length) {
       box.appendChild(el("p", { className: "warning conflict-warning", role: "note",
-        text: format(t.conflicts_warning, { fields: data.conflicts.map(fieldLabel).join(", ") }) }));
+        text: format(t.conflicts_warning, { fields: found.map(function (f) { return fieldLabel(f, data); }).join(", ") }) }));
     } else {
       box.appendChild(el("p", { className: "success", text: t.no_conflicts }));
     }
     data.missing.forEach(function (id) {
       box.appendChild(el("p", { className: "warning", text: format(t.record_missing, { id: id }) }));
     });
-    var head = el("tr", {}, [el("th", { scope: "col", text: t.field })].concat(ids.map(function (id, i) {
-      return el("th", { scope: "col" }, ["#" + id, i === 0 ? el("span", { className: "badge", text: t.survivor }) : null]);
+    var head = el("tr", {}, [el("th", { scope: "col", text: t.field })].concat(ids.map(function (id) {
+      return el("th", { scope: "col" }, ["#" + id, id === survivor ? el("span", { className: "badge", text: t.survivor }) : null]);
     })));
     var rows = [];
     var fields = data.fields.filter(function (f) {
@@ -314,19 +462,19 @@
     });
     fields.forEach(function (f) {
       var conflict = !!conflicts[f];
+      // A custom field's label is the portal's own word, as Bitrix24 shows it.
+      var custom = !t["field_" + f] && data.labels && data.labels[f];
       rows.push(el("tr", { className: conflict ? "conflict" : "", "data-field": f }, [
-        el("th", { scope: "row" }, [fieldLabel(f), conflict ? el("span", { className: "badge badge--warning", text: t.conflict_badge }) : null])
+        el("th", { scope: "row", className: custom ? "portal-label" : "" }, [fieldLabel(f, data),
+          conflict ? el("span", { className: "badge badge--warning", text: t.conflict_badge }) : null])
       ].concat(ids.map(function (id) {
-        var value = byId[id] ? byId[id].fields[f] || "" : "";
-        if (/DATE/.test(f) && value) { value = formatDate(value, f !== "BIRTHDATE"); }
-        return el("td", { text: value });
+        return el("td", { text: byId[id] ? readable(data, byId[id], f) : "" });
       }))));
     });
     [["PHONE", "phones"], ["EMAIL", "emails"]].forEach(function (pair) {
       if (!ids.some(function (id) { return byId[id] && byId[id][pair[1]] && byId[id][pair[1]].length; })) { return; }
-      rows.push(el("tr", { "data-field": pair[0] }, [el("th", { scope: "row", text: fieldLabel(pair[0]) })].concat(ids.map(function (id) {
-        var values = byId[id] ? byId[id][pair[1]] : [];
-        return el("td", {}, [el("ul", { className: "values" }, values.map(function (v) { return el("li", { text: v }); }))]);
+      rows.push(el("tr", { "data-field": pair[0] }, [el("th", { scope: "row", text: fieldLabel(pair[0], data) })].concat(ids.map(function (id) {
+        return el("td", {}, [valuesList(byId[id] ? byId[id][pair[1]] : [])]);
       }))));
     });
     box.appendChild(el("div", { className: "table-wrap" }, [el("table", { className: "records compare" }, [
@@ -339,11 +487,19 @@
     var list = $("shared-list");
     list.textContent = "";
     (shared || []).forEach(function (pair) {
-      var names = pair.records.map(function (r) { return "#" + r.id + " " + (r.name || ""); });
+      var named = pair.records.map(function (r) { return "#" + r.id + " " + (r.name || r.title || ""); });
       var keys = pair.matchedOn.map(function (m) { return t[m] || m; }).join(", ");
-      list.appendChild(el("li", { text: names.join(" · ") + " (" + keys + ")" }));
+      list.appendChild(el("li", { text: named.join(" · ") + " (" + keys + ")" }));
     });
     $("shared").hidden = !(shared && shared.length);
+  }
+
+  function clientIds(groups, type) {
+    var ids = [];
+    groups.forEach(function (group) {
+      group.records.forEach(function (r) { if (r.client && r.client.type === type) { ids.push(r.client.id); } });
+    });
+    return ids;
   }
 
   function showPage(offset) {
@@ -362,6 +518,12 @@
       if (offset === 0) { renderShared(job.shared); }
       syncSelectAll();
       fit();
+      var states = job.groups.map(function (group) { return groupState[group.entityIds.join(",")]; });
+      if (context.entityTypeId === 2) {
+        Promise.all([learnNames(4, clientIds(job.groups, "company")), learnNames(3, clientIds(job.groups, "contact"))])
+          .then(function () { states.forEach(refreshGroup); });
+      }
+      predict(states);
       return job;
     });
   }
@@ -374,9 +536,11 @@
       resultsByKey = {};
       return showPage(0).then(function (page) {
         var read = (page.stats && page.stats.recordsRead) || page.progress.done;
-        var text = page.groupsTotal ? format(t.scan_done, { groups: page.groupsTotal, records: read }) : t.no_groups;
+        var text = page.groupsTotal
+          ? format(t.scan_done, { groups: plural("groups_found", page.groupsTotal), records: plural("among_records", read) })
+          : t.no_groups;
         var hidden = page.stats && page.stats.notDuplicates;
-        if (hidden) { text += " " + format(t.scan_done_hidden, { n: hidden }); }
+        if (hidden) { text += " " + plural("hidden_groups", hidden); }
         setStatus(text, page.groupsTotal ? "" : "ok");
       });
     }
@@ -430,13 +594,13 @@
     list.textContent = "";
     states.slice(0, CONFIRM_LINES).forEach(function (state) {
       var ids = keptIds(state);
-      list.appendChild(el("li", { text: format(t.confirm_line, {
-        records: records(ids.length - 1), name: recordName(state, ids[0]), id: ids[0] }) }));
+      list.appendChild(el("li", { text: plural("confirm_line_" + entity, ids.length - 1, {
+        name: recordName(state, ids[0]), id: ids[0] }) }));
     });
     if (states.length > CONFIRM_LINES) {
-      list.appendChild(el("li", { text: format(t.confirm_more, { n: states.length - CONFIRM_LINES }) }));
+      list.appendChild(el("li", { text: plural("confirm_more", states.length - CONFIRM_LINES) }));
     }
-    $("confirm-text").textContent = format(t.confirm_title, { groups: states.length });
+    $("confirm-text").textContent = plural("confirm_title", states.length);
     $("confirm").hidden = false;
     $("confirm-yes").focus();
     fit();
@@ -462,15 +626,19 @@
   function summary(results) {
     var counts = { SUCCESS: 0, CONFLICT: 0, ERROR: 0 };
     results.forEach(function (r) { counts[r.status] += 1; });
+    var parts = [plural("summary_merged", counts.SUCCESS)];
+    if (counts.CONFLICT) { parts.push(plural("summary_conflict", counts.CONFLICT)); }
+    if (counts.ERROR) { parts.push(plural("summary_error", counts.ERROR)); }
     var kind = counts.ERROR ? "error" : (counts.CONFLICT ? "" : "ok");
-    return { text: format(t.merge_summary, { success: counts.SUCCESS, conflict: counts.CONFLICT, error: counts.ERROR }), kind: kind };
+    return { text: parts.join(", ") + ".", kind: kind };
   }
 
-  function fillResult(card, box, result) {
+  function fillResult(card, box, result, state) {
     box.textContent = "";
     card.dataset.result = result.status;
     if (result.status === "SUCCESS") {
-      box.appendChild(el("p", { className: "success", text: format(t.result_SUCCESS, { kept: result.keptId }) }));
+      box.appendChild(el("p", { className: "success", text: format(t.result_SUCCESS, {
+        kept: result.keptId, name: recordName(state, result.keptId) }) }));
     } else if (result.status === "CONFLICT") {
       box.appendChild(el("p", { className: "warning", text: t.result_CONFLICT }));
       box.appendChild(button(t.resolve, "btn--primary resolve", function () { openInPortal(result.manualMergeUrl); },
@@ -495,26 +663,26 @@
     if (state) { state.selected = false; refreshGroup(state); }
   }
 
-  function describeIds(ids) { return ids.map(function (id) { return "#" + id; }).join(", "); }
-
   function renderOutcomes(results) {
     var conflicts = results.filter(function (r) { return r.status === "CONFLICT"; });
     var errors = results.filter(function (r) { return r.status === "ERROR"; });
     $("conflicts-list").textContent = "";
     $("errors-list").textContent = "";
     conflicts.forEach(function (r) {
+      var label = describeGroup(context.entityTypeId, r.entityIds);
       $("conflicts-list").appendChild(el("li", {}, [
-        el("span", { text: describeIds(r.entityIds) }),
+        el("span", { text: label }),
         button(t.resolve, "btn--primary resolve-all", function () { openInPortal(r.manualMergeUrl); },
-               { "data-url": r.manualMergeUrl, "aria-label": t.resolve + ": " + describeIds(r.entityIds) })
+               { "data-url": r.manualMergeUrl, "aria-label": t.resolve + ": " + label })
       ]));
     });
     errors.forEach(function (r) {
-      $("errors-list").appendChild(el("li", { text: describeIds(r.entityIds) + " — " + errorMessage(r.error) }));
+      $("errors-list").appendChild(el("li", { text: describeGroup(context.entityTypeId, r.entityIds) + " — " + errorMessage(r.error) }));
     });
     $("conflicts-block").hidden = !conflicts.length;
     $("errors-block").hidden = !errors.length;
     $("outcomes").hidden = !(conflicts.length || errors.length);
+    fit();
   }
 
   function mergeFinished(job) {
@@ -524,6 +692,9 @@
       if (job.status !== "done") { recordResult({ entityIds: ids, status: "NOT_ATTEMPTED" }); }
     });
     renderOutcomes(job.results);
+    var unnamed = job.results.filter(function (r) { return r.status !== "SUCCESS"; })
+      .map(function (r) { return r.entityIds[0]; });
+    learnNames(context.entityTypeId, unnamed).then(function () { renderOutcomes(job.results); });
     var done = summary(job.results);
     if (job.status === "done") { setStatus(done.text, done.kind); }
     else if (job.status === "cancelled") { setStatus(t.cancelled + " " + done.text); }
@@ -568,7 +739,7 @@
         return;
       }
       $("last-job-text").textContent = format(t.last_job, {
-        kind: t["kind_" + job.kind], date: formatDate(job.createdAt, true), status: t["status_" + job.status] });
+        kind: t["kind_" + job.kind], date: formatMoment(job.createdAt), status: t["status_" + job.status] });
       $("last-job").hidden = false;
       $("reopen-button").onclick = function () {
         $("last-job").hidden = true;
@@ -593,9 +764,38 @@
 
   function userLabel(id, name) { return name || format(t.user_n, { id: id }); }
 
+  function historyRow(item) {
+    var result = el("td", { className: "result result--" + item.status }, [t["status_" + item.status]]);
+    if (item.status === "ERROR") {
+      var reason = item.errorCode ? errorMessage({ code: item.errorCode }) : t.error_unknown;
+      result.appendChild(el("span", { className: "reason", text: reason }));
+    }
+    if (item.status === "CONFLICT" && item.manualMergeUrl) {
+      result.appendChild(document.createTextNode(" "));
+      result.appendChild(button(t.resolve, "btn--link", function () { openInPortal(item.manualMergeUrl); }));
+    }
+    var kept = item.keptId ? nameOf(item.entityTypeId, item.keptId) : "";
+    return el("tr", { "data-status": item.status }, [
+      el("td", { className: "nowrap", text: formatMoment(item.finishedAt) }),
+      el("td", { text: userLabel(item.userId, item.userName) }),
+      el("td", { text: t[ENTITIES[item.entityTypeId]] || "" }),
+      // A merged group is named by its survivor (next column); the others by the first record.
+      el("td", { text: item.keptId ? describeIds(item.entityIds) : describeGroup(item.entityTypeId, item.entityIds) }),
+      el("td", { text: item.keptId ? (kept ? kept + ", #" + item.keptId : "#" + item.keptId) : "—" }),
+      result
+    ]);
+  }
+
   function loadHistory(offset) {
     setStatus(t.loading, "", "history-status");
     api("GET", "/api/history?" + historyQuery() + "&offset=" + offset + "&limit=" + PAGE).then(function (data) {
+      var byType = {};
+      data.items.forEach(function (item) {
+        (byType[item.entityTypeId] = byType[item.entityTypeId] || []).push(item.keptId || item.entityIds[0]);
+      });
+      return Promise.all(Object.keys(byType).map(function (type) { return learnNames(Number(type), byType[type]); }))
+        .then(function () { return data; });
+    }).then(function (data) {
       history.offset = offset;
       history.total = data.total;
       var select = $("filter-user");
@@ -608,23 +808,11 @@
       });
       var body = $("history-rows");
       body.textContent = "";
-      data.items.forEach(function (item) {
-        var result = el("td", { className: "result result--" + item.status }, [t["status_" + item.status]]);
-        if (item.status === "ERROR" && item.errorCode) { result.title = errorMessage({ code: item.errorCode }); }
-        if (item.status === "CONFLICT" && item.manualMergeUrl) {
-          result.appendChild(document.createTextNode(" "));
-          result.appendChild(button(t.resolve, "btn--link", function () { openInPortal(item.manualMergeUrl); }));
-        }
-        body.appendChild(el("tr", { "data-status": item.status }, [
-          el("td", { text: formatDate(item.finishedAt, true) }),
-          el("td", { text: userLabel(item.userId, item.userName) }),
-          el("td", { text: t[["", "lead", "deal", "contact", "company"][item.entityTypeId]] || "" }),
-          el("td", { text: describeIds(item.entityIds) }),
-          el("td", { text: item.keptId ? "#" + item.keptId : "—" }),
-          result
-        ]));
-      });
-      setStatus(data.total ? format(t.history_count, { total: data.total }) : t.history_empty, "", "history-status");
+      data.items.forEach(function (item) { body.appendChild(historyRow(item)); });
+      var counts = data.counts || {};
+      setStatus(data.total ? format(t.history_count, {
+        total: plural("history_total", data.total), success: counts.SUCCESS || 0,
+        conflict: counts.CONFLICT || 0, error: counts.ERROR || 0 }) : t.history_empty, "", "history-status");
       $("history-pager").hidden = data.total <= PAGE;
       $("history-info").textContent = format(t.page_info, { from: offset + 1, to: offset + data.items.length, total: data.total });
       $("history-prev").disabled = offset === 0;
@@ -634,7 +822,8 @@
   }
 
   function exportHistory() {
-    fetch("/api/history?format=csv&" + historyQuery(), { headers: { "Authorization": "Bearer " + token } })
+    var query = "/api/history?format=csv&lang=" + encodeURIComponent(lang) + "&" + historyQuery();
+    fetch(query, { headers: { "Authorization": "Bearer " + token } })
       .then(function (response) {
         if (!response.ok) { throw new Error("HTTP " + response.status); }
         var disposition = response.headers.get("Content-Disposition") || "";
@@ -644,12 +833,53 @@
         var link = el("a", { href: URL.createObjectURL(file.blob), download: file.name });
         document.body.appendChild(link);
         link.click();
-        setTimeout(function () { URL.revokeObjectURL(link.href); link.remove(); }, 1000);
+        link.remove();  // a nameless link must not linger in the page
+        setTimeout(function () { URL.revokeObjectURL(link.href); }, 1000);
       }).catch(function (error) { setStatus(error.message, "error", "history-status"); });
   }
 
+  // -- settings ---------------------------------------------------------------------------------
+
+  function regionName(code) {
+    try { return new Intl.DisplayNames([lang], { type: "region" }).of(code) || code; }
+    catch (error) { return code; }
+  }
+
+  function loadSettings() {
+    setStatus("", "", "settings-status");
+    api("GET", "/api/settings").then(function (data) {
+      var select = $("phone-country");
+      while (select.options.length > 1) { select.remove(1); }
+      var collator = new Intl.Collator(lang);
+      data.phoneCountries.map(function (code) { return { code: code, name: regionName(code) }; })
+        .sort(function (a, b) { return collator.compare(a.name, b.name); })
+        .forEach(function (region) {
+          select.appendChild(el("option", { value: region.code, text: region.name + " (" + region.code + ")" }));
+        });
+      select.value = data.phoneCountry || "";
+      // The portal says who is an admin; the server asks it again before changing anything.
+      var admin = !(b24 && b24.auth && b24.auth.isAdmin === false);
+      select.disabled = !admin;
+      $("settings-save").disabled = !admin;
+      if (!admin) { setStatus(t.settings_admin_only, "", "settings-status"); }
+      fit();
+    }).catch(function (error) { setStatus(error.message, "error", "settings-status"); });
+  }
+
+  function saveSettings(event) {
+    event.preventDefault();
+    var value = $("phone-country").value || null;
+    api("PUT", "/api/settings", { phoneCountry: value }).then(function () {
+      setStatus(t.settings_saved, "ok", "settings-status");
+    }).catch(function (error) {
+      setStatus(error.status === 403 ? t.settings_admin_only : error.message, "error", "settings-status");
+    });
+  }
+
+  var TABS = ["groups", "history", "settings"];
+
   function selectTab(name) {
-    ["groups", "history"].forEach(function (other) {
+    TABS.forEach(function (other) {
       var tab = $("tab-" + other);
       var on = other === name;
       tab.setAttribute("aria-selected", on ? "true" : "false");
@@ -658,6 +888,7 @@
     });
     $("tab-" + name).focus();
     if (name === "history") { loadHistory(0); }
+    if (name === "settings") { loadSettings(); }
     fit();
   }
 
@@ -677,18 +908,21 @@
   });
   $("page-prev").addEventListener("click", function () { showPage(Math.max(0, scan.offset - PAGE)); });
   $("page-next").addEventListener("click", function () { showPage(scan.offset + PAGE); });
-  $("tab-groups").addEventListener("click", function () { selectTab("groups"); });
-  $("tab-history").addEventListener("click", function () { selectTab("history"); });
+  TABS.forEach(function (name) { $("tab-" + name).addEventListener("click", function () { selectTab(name); }); });
   document.querySelector(".tabs").addEventListener("keydown", function (event) {
-    if (event.key === "ArrowRight" || event.key === "ArrowLeft") {
-      selectTab($("tab-groups").getAttribute("aria-selected") === "true" ? "history" : "groups");
-      event.preventDefault();
-    }
+    if (event.key !== "ArrowRight" && event.key !== "ArrowLeft") { return; }
+    var current = TABS.filter(function (name) { return $("tab-" + name).getAttribute("aria-selected") === "true"; })[0];
+    var step = event.key === "ArrowRight" ? 1 : TABS.length - 1;
+    selectTab(TABS[(TABS.indexOf(current) + step) % TABS.length]);
+    event.preventDefault();
   });
   $("history-filters").addEventListener("submit", function (event) { event.preventDefault(); loadHistory(0); });
   $("history-export").addEventListener("click", exportHistory);
   $("history-prev").addEventListener("click", function () { loadHistory(Math.max(0, history.offset - PAGE)); });
   $("history-next").addEventListener("click", function () { loadHistory(history.offset + PAGE); });
+  $("settings-form").addEventListener("submit", saveSettings);
+  // Opening or closing the shared pairs changes the height: the frame follows.
+  $("shared").addEventListener("toggle", fit);
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape" && !$("confirm").hidden) { $("confirm").hidden = true; $("merge-button").focus(); }
   });

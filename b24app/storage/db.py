@@ -1498,15 +1498,7 @@ class Database:
         limit: int | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
         """The portal's merge outcomes, newest first, filtered; and how many match in all."""
-        where = [merge_history.c.portal_id == portal_id]
-        if status is not None:
-            where.append(merge_history.c.status == status)
-        if user_id is not None:
-            where.append(merge_history.c.user_id == user_id)
-        if since is not None:
-            where.append(merge_history.c.finished_at >= since)
-        if until is not None:
-            where.append(merge_history.c.finished_at < until)
+        where = _history_where(portal_id, status, user_id, since, until)
         query = (
             sa.select(merge_history)
             .where(*where)
@@ -1521,6 +1513,25 @@ class Database:
             ).scalar()
             rows = [dict(row) for row in conn.execute(query).mappings()]
         return int(total or 0), rows
+
+    def merge_history_counts(
+        self,
+        portal_id: int,
+        *,
+        status: str | None = None,
+        user_id: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> dict[str, int]:
+        """How many of the filtered merge outcomes ended in each status."""
+        where = _history_where(portal_id, status, user_id, since, until)
+        with self.reader.connect() as conn:
+            rows = conn.execute(
+                sa.select(merge_history.c.status, sa.func.count())
+                .where(*where)
+                .group_by(merge_history.c.status)
+            ).all()
+        return {str(row[0]): int(row[1]) for row in rows}
 
     def history_users(self, portal_id: int) -> list[tuple[int, str | None]]:
         """Who merged anything on this portal (user ID and the last name recorded)."""
@@ -1704,3 +1715,23 @@ def _sqlite_wal(cursor: Any) -> None:
 
 def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _history_where(
+    portal_id: int,
+    status: str | None,
+    user_id: int | None,
+    since: float | None,
+    until: float | None,
+) -> list[Any]:
+    """The conditions of a filtered look at a portal's merge history."""
+    where: list[Any] = [merge_history.c.portal_id == portal_id]
+    if status is not None:
+        where.append(merge_history.c.status == status)
+    if user_id is not None:
+        where.append(merge_history.c.user_id == user_id)
+    if since is not None:
+        where.append(merge_history.c.finished_at >= since)
+    if until is not None:
+        where.append(merge_history.c.finished_at < until)
+    return where

@@ -16,8 +16,11 @@ from typing import Any, TypeVar
 import phonenumbers
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 
+from b24app.bitrix.client import RestClient
 from b24app.bitrix.errors import AuthFailed, BitrixError
+from b24app.i18n import STRINGS, strings
 from b24app.jobs.queue import ensure_worker, job_queue
+from b24app.review import predict_conflicts, read_records, record_names
 from b24app.security import Session
 from b24app.storage.db import ClaimConflict, Job
 from b24app.web.common import api_error, ctx, signer
@@ -424,10 +427,15 @@ def cancel_merge(job_id: str) -> Any:
 @bp.get("/settings")
 @session_required
 def get_settings() -> Any:
-    """The portal's settings."""
+    """The portal's settings, and the phone countries it may be set to."""
     portal = ctx().db.get_portal(portal_id=_session().portal_id)
     assert portal is not None
-    return jsonify({"phoneCountry": portal.phone_region})
+    return jsonify(
+        {
+            "phoneCountry": portal.phone_region,
+            "phoneCountries": sorted(phonenumbers.SUPPORTED_REGIONS),
+        }
+    )
 
 
 @bp.put("/settings")
@@ -464,74 +472,9 @@ def put_settings() -> Any:
 
 # -- review: the records of a group, field by field --------------------------------------------
 
-LIST_METHODS = {
-    1: "crm.lead.list",
-    2: "crm.deal.list",
-    3: "crm.contact.list",
-    4: "crm.company.list",
-}
-MULTI_FIELDS = ("PHONE", "EMAIL")
 MAX_RECORD_IDS = 50  # one crm.<type>.list page
-# Fields Bitrix24 fills itself or that merging never disputes: shown, never a conflict.
-NO_CONFLICT_FIELDS = frozenset(
-    {
-        "ID",
-        "DATE_CREATE",
-        "DATE_MODIFY",
-        "CREATED_BY_ID",
-        "MODIFY_BY_ID",
-        "ASSIGNED_BY_ID",
-        "HAS_PHONE",
-        "HAS_EMAIL",
-        "OPENED",
-        "EXPORT",
-        "LEAD_ID",
-        "COMMENTS",
-        *MULTI_FIELDS,
-    }
-)
-
-
-def _empty(value: Any) -> bool:
-    return value is None or value == "" or value == [] or value == {}
-
-
-def _scalar_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "Y" if value else "N"
-    if isinstance(value, list | dict):
-        return ", ".join(str(v) for v in (value.values() if isinstance(value, dict) else value))
-    return str(value).strip()
-
-
-def _multi_values(value: Any) -> list[str]:
-    items = list(value.values()) if isinstance(value, dict) else value
-    out = []
-    for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict) and isinstance(item.get("VALUE"), str) and item["VALUE"].strip():
-            out.append(item["VALUE"].strip())
-    return out
-
-
-# A lead's TITLE is a label ("Lead #12", "Website form"), not who the lead is.
-NO_CONFLICT_BY_TYPE: dict[int, frozenset[str]] = {1: frozenset({"TITLE"})}
-
-
-def conflicting_fields(rows: list[dict[str, Any]], entity_type: int = 3) -> list[str]:
-    """Fields where two records hold different non-empty values: mergeBatch answers CONFLICT."""
-    skip = NO_CONFLICT_FIELDS | NO_CONFLICT_BY_TYPE.get(entity_type, frozenset())
-    names: list[str] = []
-    for row in rows:
-        names.extend(n for n in row if n not in names)
-    conflicts = []
-    for name in names:
-        if name in skip or name.startswith("UF_"):
-            continue
-        distinct = {_scalar_text(row.get(name)) for row in rows if not _empty(row.get(name))}
-        distinct.discard("")
-        if len(distinct) > 1:
-            conflicts.append(name)
-    return conflicts
+MAX_PREDICTED_GROUPS = 50  # a page of groups
+MAX_NAMED_IDS = 500
 
 
 def _ids_arg(raw: str | None) -> list[int] | None:
@@ -547,63 +490,84 @@ def _ids_arg(raw: str | None) -> list[int] | None:
     return ids
 
 
-@bp.get("/records")
-@session_required
-def get_records() -> Any:
-    """Read a few records whole (what the user may see) to compare them before merging."""
+def _entity_type_arg() -> int | None:
     try:
         entity_type = int(request.args.get("entityTypeId", ""))
     except ValueError:
-        entity_type = 0
-    if entity_type not in ENTITY_TYPES:
-        return api_error(422, "invalid_entity_type", "entityTypeId must be 1, 2, 3 or 4.")
-    ids = _ids_arg(request.args.get("ids"))
-    if not ids:
-        return api_error(422, "invalid_ids", "ids must be positive record IDs, comma-separated.")
-    if len(ids) > MAX_RECORD_IDS:
-        return api_error(413, "too_many_ids", f"At most {MAX_RECORD_IDS} records at once.")
+        return None
+    return entity_type if entity_type in ENTITY_TYPES else None
+
+
+def _portal_call(work: Callable[[RestClient], Any]) -> Any:
+    """Run reads as the session's user; map the portal's refusals to JSON errors."""
     session = _session()
     app_ctx = ctx()
     portal = app_ctx.db.get_portal(portal_id=session.portal_id)
     assert portal is not None
-    select = ["*"] if entity_type == 2 else ["*", *MULTI_FIELDS]
     try:
-        page = app_ctx.rest(portal, session.user_id).call(
-            LIST_METHODS[entity_type],
-            {"order": {"ID": "ASC"}, "filter": {"@ID": ids}, "select": select, "start": -1},
-        )
+        return work(app_ctx.rest(portal, session.user_id))
     except AuthFailed as exc:
         return auth_failure(exc)
     except BitrixError as exc:
         return api_error(
             502, "portal_unavailable", f"Bitrix24 did not return the records ({exc.code})."
         )
-    by_id: dict[int, dict[str, Any]] = {}
-    for row in page if isinstance(page, list) else []:
-        if isinstance(row, dict) and str(row.get("ID", "")).isdigit():
-            by_id[int(row["ID"])] = row
-    rows = [by_id[i] for i in ids if i in by_id]
-    fields: list[str] = []
-    for row in rows:
-        fields.extend(n for n in row if n not in fields and n not in MULTI_FIELDS)
-    records = []
-    for row in rows:
-        record: dict[str, Any] = {
-            "id": int(row["ID"]),
-            "fields": {n: _scalar_text(row[n]) for n in fields if n in row and not _empty(row[n])},
-        }
-        for multi in MULTI_FIELDS:
-            record[multi.lower() + "s"] = _multi_values(row.get(multi))
-        records.append(record)
-    return jsonify(
-        {
-            "entityTypeId": entity_type,
-            "fields": fields,
-            "records": records,
-            "missing": [i for i in ids if i not in by_id],
-            "conflicts": conflicting_fields(rows, entity_type),
-        }
-    )
+
+
+@bp.get("/records")
+@session_required
+def get_records() -> Any:
+    """Read a few records whole (what the user may see) to compare them before merging."""
+    entity_type = _entity_type_arg()
+    if entity_type is None:
+        return api_error(422, "invalid_entity_type", "entityTypeId must be 1, 2, 3 or 4.")
+    ids = _ids_arg(request.args.get("ids"))
+    if not ids:
+        return api_error(422, "invalid_ids", "ids must be positive record IDs, comma-separated.")
+    if len(ids) > MAX_RECORD_IDS:
+        return api_error(413, "too_many_ids", f"At most {MAX_RECORD_IDS} records at once.")
+    body = _portal_call(lambda client: read_records(client, entity_type, ids))
+    return jsonify(body) if isinstance(body, dict) else body
+
+
+@bp.post("/conflicts")
+@session_required
+def post_conflicts() -> Any:
+    """Predict, for a page of groups, the fields where mergeBatch would answer CONFLICT."""
+    data = _json_object()
+    if data is None:
+        return api_error(400, "invalid_json", "The body must be a JSON object.")
+    entity_type = _int_field(data.get("entityTypeId"))
+    if entity_type not in ENTITY_TYPES:
+        return api_error(422, "invalid_entity_type", "entityTypeId must be 1, 2, 3 or 4.")
+    raw = data.get("groups")
+    if isinstance(raw, list) and len(raw) > MAX_PREDICTED_GROUPS:
+        return api_error(413, "too_many_groups", f"At most {MAX_PREDICTED_GROUPS} groups at once.")
+    groups, problem = _validate_groups(raw)
+    if problem is not None or groups is None:
+        status, code, message = problem or (422, "invalid_groups", "Invalid groups.")
+        return api_error(status, code, message)
+    assert entity_type is not None
+    found = _portal_call(lambda client: predict_conflicts(client, entity_type, groups))
+    return jsonify({"groups": found}) if isinstance(found, list) else found
+
+
+@bp.get("/names")
+@session_required
+def get_names() -> Any:
+    """The names of records the user may see (people by name, the rest by title)."""
+    entity_type = _entity_type_arg()
+    if entity_type is None:
+        return api_error(422, "invalid_entity_type", "entityTypeId must be 1, 2, 3 or 4.")
+    ids = _ids_arg(request.args.get("ids"))
+    if not ids:
+        return api_error(422, "invalid_ids", "ids must be positive record IDs, comma-separated.")
+    if len(ids) > MAX_NAMED_IDS:
+        return api_error(413, "too_many_ids", f"At most {MAX_NAMED_IDS} records at once.")
+    names = _portal_call(lambda client: record_names(client, entity_type, ids))
+    if not isinstance(names, dict):
+        return names
+    return jsonify({"names": {str(k): v for k, v in names.items()}})
 
 
 # -- "not duplicates" -------------------------------------------------------------------------
@@ -739,27 +703,73 @@ def _history_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _csv_rows(rows: list[dict[str, Any]]) -> Iterator[str]:
+def _machine_row(view: dict[str, Any]) -> list[Any]:
+    return [
+        view["finishedAt"],
+        view["userId"],
+        view["userName"],
+        ENTITY_CODES.get(view["entityTypeId"], view["entityTypeId"]),
+        " ".join(str(i) for i in view["entityIds"]),
+        view["keptId"],
+        " ".join(str(i) for i in view["mergedIds"]),
+        view["status"],
+        view["errorCode"],
+        view["manualMergeUrl"],
+    ]
+
+
+def _spreadsheet_row(row: dict[str, Any], t: dict[str, str], tz_offset: int) -> list[Any]:
+    """One history row in the user's words, times in the user's time zone."""
+    view = _history_view(row)
+    local = None
+    if row["finished_at"] is not None:
+        moment = datetime.fromtimestamp(row["finished_at"], UTC) - timedelta(minutes=tz_offset)
+        local = moment.strftime("%Y-%m-%d %H:%M")
+    code = view["errorCode"]
+    return [
+        local,
+        view["userId"],
+        view["userName"],
+        t.get(ENTITY_CODES.get(view["entityTypeId"], ""), view["entityTypeId"]),
+        " ".join(str(i) for i in view["entityIds"]),
+        view["keptId"],
+        " ".join(str(i) for i in view["mergedIds"]),
+        t.get(f"status_{view['status']}", view["status"]),
+        (t.get(f"error_{code}") or code) if code else None,
+        view["manualMergeUrl"],
+    ]
+
+
+SPREADSHEET_COLUMNS = (
+    "csv_when",
+    "csv_user_id",
+    "csv_user",
+    "csv_type",
+    "csv_records",
+    "csv_kept",
+    "csv_merged",
+    "csv_result",
+    "csv_reason",
+    "csv_link",
+)
+
+
+def _csv_rows(
+    rows: list[dict[str, Any]], lang: str | None = None, tz_offset: int = 0
+) -> Iterator[str]:
+    """The history as CSV: machine columns, or (with a language) what a spreadsheet there expects.
+
+    Spreadsheets in Russian and German locales split CSV on ``;`` (their decimal mark is the
+    comma), so those files use it; English ones use ``,``.
+    """
+    t = strings(lang) if lang else None
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, delimiter=";" if lang in ("ru", "de") else ",")
     buffer.write("\ufeff")  # spreadsheets then read the file as UTF-8
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow([t[c] for c in SPREADSHEET_COLUMNS] if t else CSV_COLUMNS)
     for row in rows:
-        view = _history_view(row)
-        writer.writerow(
-            [
-                csv_safe(view["finishedAt"]),
-                csv_safe(view["userId"]),
-                csv_safe(view["userName"]),
-                csv_safe(ENTITY_CODES.get(view["entityTypeId"], view["entityTypeId"])),
-                csv_safe(" ".join(str(i) for i in view["entityIds"])),
-                csv_safe(view["keptId"]),
-                csv_safe(" ".join(str(i) for i in view["mergedIds"])),
-                csv_safe(view["status"]),
-                csv_safe(view["errorCode"]),
-                csv_safe(view["manualMergeUrl"]),
-            ]
-        )
+        cells = _spreadsheet_row(row, t, tz_offset) if t else _machine_row(_history_view(row))
+        writer.writerow([csv_safe(cell) for cell in cells])
         if buffer.tell() > 64_000:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -803,10 +813,13 @@ def get_history() -> Any:
         "until": until,
     }
     if args.get("format") == "csv":
+        csv_lang = args.get("lang") or None
+        if csv_lang is not None and csv_lang not in STRINGS:
+            return api_error(422, "invalid_lang", "lang must be en, ru or de.")
         _, rows = db.merge_history(session.portal_id, limit=MAX_HISTORY_CSV, **filters)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         return Response(
-            stream_with_context(_csv_rows(rows)),
+            stream_with_context(_csv_rows(rows, csv_lang, tz_offset)),
             mimetype="text/csv",
             headers={
                 "Content-Disposition": f'attachment; filename="merge-history-{stamp}.csv"',
@@ -823,4 +836,13 @@ def get_history() -> Any:
         **filters,
     )
     users = [{"id": uid, "name": name} for uid, name in db.history_users(session.portal_id)]
-    return jsonify({"total": total, "items": [_history_view(r) for r in rows], "users": users})
+    counts = dict.fromkeys(HISTORY_STATUSES, 0)
+    counts.update(db.merge_history_counts(session.portal_id, **filters))
+    return jsonify(
+        {
+            "total": total,
+            "counts": counts,
+            "items": [_history_view(r) for r in rows],
+            "users": users,
+        }
+    )

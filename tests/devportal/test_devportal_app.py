@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import requests
@@ -196,3 +197,33 @@ def test_seed_shared_values_exist(emu: DevPortal, portal: Portal) -> None:
         if shared.shared != "phone_extension":
             assert len(names) == 2, shared.note
     assert {t: len(portal.records(t)) for t in SEED_COUNTS} == SEED_COUNTS
+
+
+def test_widget_titles_follow_each_users_language(portal: Portal, receiver: Any) -> None:
+    """LANG_ALL titles are shown to users of that language; the others see TITLE."""
+    portal.installed = True
+    call(
+        portal,
+        "placement.bind",
+        token_for(portal, 1),
+        {
+            "PLACEMENT": "CRM_CONTACT_LIST_TOOLBAR",
+            "HANDLER": receiver.url + "/app",
+            "TITLE": "Find duplicates",
+            "LANG_ALL": {"ru": {"TITLE": "Найти дубликаты"}, "de": {"TITLE": "Duplikate finden"}},
+        },
+    )
+    portal.users[3].lang = "pl"  # a language the app gave no title for
+    seen = {}
+    for user in (1, 2, 3, 4):
+        page = requests.get(
+            portal.url + "/crm/contact/list/", cookies={"b24emu_user": str(user)}, timeout=10
+        ).text
+        seen[user] = re.search(r"<button class='menu-item'[^>]*>([^<]*)</button>", page).group(1)
+    assert seen == {
+        1: "Найти дубликаты",  # the admin uses the portal's language, ru
+        2: "Find duplicates",  # en has no LANG_ALL entry: TITLE
+        3: "Find duplicates",
+        4: "Duplikate finden",
+    }
+    assert portal.frame_post(4).query["LANG"] == "de"

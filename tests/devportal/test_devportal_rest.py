@@ -463,3 +463,92 @@ def test_operating_time_limit(emu: DevPortal, portal: Portal, admin: str) -> Non
     ]
     portal.limits.advance(portal.limits.operating_window_s + 1)
     assert call(portal, "crm.contact.list", admin).status_code == 200
+
+
+# -- what the portal says about its CRM --------------------------------------------------------
+
+
+def test_fields_describe_types_and_directories(portal: Portal, admin: str) -> None:
+    contact = call(portal, "crm.contact.fields", admin).json()["result"]
+    assert contact["TYPE_ID"]["type"] == "crm_status"
+    assert contact["TYPE_ID"]["statusType"] == "CONTACT_TYPE"
+    assert contact["ASSIGNED_BY_ID"]["type"] == "user"
+    assert contact["BIRTHDATE"]["type"] == "date" and contact["DATE_CREATE"]["type"] == "datetime"
+    assert contact["EXPORT"]["type"] == "char" and contact["PHONE"]["isMultiple"] is True
+    assert set(contact["NAME"]) == {
+        "type",
+        "isRequired",
+        "isReadOnly",
+        "isImmutable",
+        "isMultiple",
+        "isDynamic",
+        "title",
+    }
+    deal = call(portal, "crm.deal.fields", token_for(portal, 3)).json()["result"]
+    assert deal["STAGE_ID"]["statusType"] == "DEAL_STAGE"
+    assert deal["CATEGORY_ID"]["type"] == "crm_category"
+    assert deal["CONTACT_ID"]["type"] == "crm_contact" and "PHONE" not in deal
+    assert deal["OPPORTUNITY"]["type"] == "double"
+
+
+def test_custom_enumeration_field_is_described_and_listed(portal: Portal, admin: str) -> None:
+    spec = portal.add_user_field(3, "UF_CRM_TIER", "Tier", kind="enumeration", items=["A", "B"])
+    first = spec["items"][0]["ID"]
+    portal.crm.update(3, 5, {"UF_CRM_TIER": first}, 1)
+    described = call(portal, "crm.contact.fields", admin).json()["result"]["UF_CRM_TIER"]
+    assert described["isDynamic"] is True and described["title"] == "UF_CRM_TIER"
+    assert described["formLabel"] == "Tier" and [i["VALUE"] for i in described["items"]] == [
+        "A",
+        "B",
+    ]
+    star = {"filter": {"ID": 5}, "select": ["*"]}
+    assert "UF_CRM_TIER" not in call(portal, "crm.contact.list", admin, star).json()["result"][0]
+    both = {"filter": {"ID": 5}, "select": ["*", "UF_*"]}
+    row = call(portal, "crm.contact.list", admin, both).json()["result"][0]
+    assert row["UF_CRM_TIER"] == first
+    plain = call(portal, "crm.contact.list", admin, {"filter": {"ID": 6}}).json()["result"][0]
+    assert "UF_CRM_TIER" in plain and plain["UF_CRM_TIER"] is None  # no select: * and UF_*
+
+
+def test_status_list_filters_orders_and_names_in_the_portal_language(
+    portal: Portal, admin: str
+) -> None:
+    body = call(
+        portal,
+        "crm.status.list",
+        admin,
+        {"order": {"SORT": "ASC"}, "filter": {"ENTITY_ID": "DEAL_STAGE"}},
+    ).json()
+    stages = body["result"]
+    assert body["total"] == len(stages) == 8
+    assert [s["STATUS_ID"] for s in stages][:2] == ["NEW", "PREPARATION"]
+    assert stages[0]["NAME"] == "Новая"  # the seeded portal is a Russian one
+    assert stages[0]["EXTRA"] == {"SEMANTICS": "process", "COLOR": stages[0]["COLOR"]}
+    assert set(stages[0]) >= {"ID", "ENTITY_ID", "STATUS_ID", "NAME", "NAME_INIT", "SORT", "SYSTEM"}
+    types = call(portal, "crm.status.list", admin, {"filter": {"ENTITY_ID": "CONTACT_TYPE"}})
+    assert "CLIENT" in [s["STATUS_ID"] for s in types.json()["result"]]
+    everything = call(portal, "crm.status.list", admin, {})
+    assert everything.json()["total"] > 50 and len(everything.json()["result"]) == 50
+    assert everything.json()["next"] == 50
+
+
+def test_category_list_names_the_default_pipeline(emu: DevPortal, admin: str) -> None:
+    german = emu.add_portal(lang="de")
+    body = call(german, "crm.category.list", token_for(german, 1), {"entityTypeId": 2}).json()
+    assert body["result"]["categories"][0]["id"] == 0
+    assert body["result"]["categories"][0]["name"] == "Allgemein"
+    assert body["result"]["categories"][0]["isDefault"] == "Y"
+    wrong = call(emu.portal, "crm.category.list", admin, {"entityTypeId": 99})
+    assert wrong.status_code == 400 and wrong.json()["error"] == "NOT_FOUND"
+
+
+def test_user_get_by_ids(portal: Portal) -> None:
+    token = token_for(portal, 3)  # any user may list employees
+    body = call(portal, "user.get", token, {"FILTER": {"ID": [1, 4]}}).json()
+    assert [(u["ID"], u["NAME"], u["LAST_NAME"]) for u in body["result"]] == [
+        ("1", "Ivan", "Admin"),
+        ("4", "Jonas", "Becker"),
+    ]
+    assert body["total"] == 2 and body["result"][0]["ACTIVE"] is True
+    one = call(portal, "user.get", token, {"filter": {"ID": "2"}}).json()["result"]
+    assert [u["EMAIL"] for u in one] == ["manager@portal.example"]
