@@ -70,18 +70,28 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--database-url", default=os.environ.get("B24_BENCH_DATABASE_URL", ""))
+    parser.add_argument(
+        "--single-machine",
+        action="store_true",
+        help="the embedded default instead: SQLite, the Procfile's web line as it is, no worker",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="b24load-"))
+    if args.single_machine:
+        args.database_url = f"sqlite:///{workdir / 'app.sqlite3'}"
     own_postgres = not args.database_url
     database_url = args.database_url
+    pgdir = ""
     if own_postgres:
+        pgdir = tempfile.mkdtemp(prefix="b24load-pg-")  # its own folder: the server's user owns it
         database_url = subprocess.run(
-            [str(ROOT / ".ci/postgres"), "start", str(workdir / "pg")],
+            [str(ROOT / ".ci/postgres"), "start", pgdir],
             check=True,
             capture_output=True,
             text=True,
         ).stdout.strip()
-    database_url = database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    if database_url.startswith("postgresql://"):
+        database_url = database_url.replace("postgresql://", "postgresql+psycopg://", 1)
     emu = DevPortal(seed=True, limits=False).start()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -96,10 +106,10 @@ def main() -> None:
         "B24_OAUTH_SERVERS": emu.oauth_url,
         "B24_ALLOW_INSECURE": "1",
         "B24_JSSDK_FILE": str(SDK) if SDK.is_file() else "",
-        "B24_EMBEDDED_WORKER": "0",
         "B24_LOG_FORMAT": "text",
-        "WEB_CONCURRENCY": "4",
     }
+    if not args.single_machine:
+        env.update({"B24_EMBEDDED_WORKER": "0", "WEB_CONCURRENCY": "4"})
     env.pop("REDIS_URL", None)
     command = procfile_web(port)
     log = (workdir / "gunicorn.log").open("wb")
@@ -112,7 +122,7 @@ def main() -> None:
             stdout=log,
             stderr=log,
         )
-        for _ in range(2)
+        for _ in range(0 if args.single_machine else 2)
     ]
     try:
         deadline = time.time() + 60
@@ -150,16 +160,18 @@ def main() -> None:
                 process.kill()
         emu.stop()
         if own_postgres:
-            subprocess.run([str(ROOT / ".ci/postgres"), "stop", str(workdir / "pg")], check=False)
+            subprocess.run([str(ROOT / ".ci/postgres"), "stop", pgdir], check=False)
     statuses = Counter(status for _, status, _ in seen)
     by_kind: dict[str, list[float]] = defaultdict(list)
     for kind, _, elapsed in seen:
         by_kind[kind].append(elapsed * 1000)
     errors = sum(n for status, n in statuses.items() if status >= 500)
-    print(
-        f"load: {len(people)} users on {PORTALS} portals for {args.seconds} s; gunicorn "
-        f"--workers 4 (Procfile), 2 queue workers, PostgreSQL"
+    setup = (
+        "the Procfile's web line as it is (2 workers, jobs in them), SQLite"
+        if args.single_machine
+        else "gunicorn --workers 4 (Procfile), 2 queue workers, PostgreSQL"
     )
+    print(f"load: {len(people)} users on {PORTALS} portals for {args.seconds} s; {setup}")
     print(f"  requests              {len(seen)} in {wall:.1f} s ({len(seen) / wall:.0f}/s)")
     print(f"  statuses              {dict(sorted(statuses.items()))}   5xx: {errors}")
     for kind in ("open", "start", "poll", "jobs"):
