@@ -321,7 +321,8 @@ class ProgressAnswers:
     """The last progress answer of each merge job this process served, with what it was made
     of: a poll that finds nothing changed gets the same bytes without building them again."""
 
-    def __init__(self, size: int = 2048) -> None:
+    # A 500-group answer is about 100 KB: at most some 25 MB a process.
+    def __init__(self, size: int = 256) -> None:
         self.size = size
         self._answers: OrderedDict[str, tuple[tuple[Any, ...], bytes]] = OrderedDict()
         self._lock = threading.Lock()
