@@ -16,7 +16,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "merging": "Merging…",
         "merge_done": "Merging finished.",
         "merge_failed": "The merge failed: {message}",
-        "survivor": "kept",
+        "survivor": "stays",
+        "confirm_line_conflict": (
+            "{name}, #{id}: the records differ in some fields, so Bitrix24 is expected to "
+            "refuse to merge them and delete nothing; you then finish the group in "
+            "Bitrix24."
+        ),
         "created": "Created",
         "phones": "Phones",
         "emails": "E-mails",
@@ -250,6 +255,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "merge_done": "Объединение завершено.",
         "merge_failed": "Объединение не удалось: {message}",
         "survivor": "останется",
+        "confirm_line_conflict": (
+            "{name}, №{id}: в записях различаются поля, поэтому Битрикс24, скорее всего, не "
+            "объединит их и ничего не удалит; группу тогда можно будет завершить в "
+            "Битрикс24."
+        ),
         "created": "Создан",
         "phones": "Телефоны",
         "emails": "E-mail",
@@ -482,6 +492,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "merge_done": "Zusammenführung beendet.",
         "merge_failed": "Die Zusammenführung ist fehlgeschlagen: {message}",
         "survivor": "bleibt",
+        "confirm_line_conflict": (
+            "{name}, #{id}: Die Datensätze unterscheiden sich in einigen Feldern, daher "
+            "wird Bitrix24 sie voraussichtlich nicht zusammenführen und nichts löschen; die "
+            "Gruppe schließen Sie dann in Bitrix24 ab."
+        ),
         "created": "Erstellt",
         "phones": "Telefon",
         "emails": "E-Mail",

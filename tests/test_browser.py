@@ -483,8 +483,9 @@ def test_review_confirm_merge_history_in_each_language(
     assert len(lines) == 11  # ten groups named, then how many more
     groups = len(CONTACT_GROUPS) - 1  # 10,11 was marked
     assert frame.inner_text("#confirm-text") == plural(lang, "confirm_title", groups)
-    # Counted in the language's forms: 3 records fold into Ivan, 1 into Anna; 1 more group.
-    assert lines[0] == _counted(lang, "confirm_line_contact", 3, name="Иван Петров", id=1)
+    # Ivan's records differ (predicted CONFLICT): nothing of them is said to be deleted.
+    assert lines[0] == STRINGS[lang]["confirm_line_conflict"].format(name="Иван Петров", id=1)
+    # Counted in the language's forms: 1 record folds into Anna, 1 into Olga; 1 more group.
     assert lines[1] == _counted(lang, "confirm_line_contact", 1, name="Anna Smirnova", id=6)
     assert lines[2] == _counted(lang, "confirm_line_contact", 1, name="Olga Ivanova", id=7)
     assert lines[-1] == plural(lang, "confirm_more", groups - 10)

@@ -594,8 +594,13 @@
     list.textContent = "";
     states.slice(0, CONFIRM_LINES).forEach(function (state) {
       var ids = keptIds(state);
-      list.appendChild(el("li", { text: plural("confirm_line_" + entity, ids.length - 1, {
-        name: recordName(state, ids[0]), id: ids[0] }) }));
+      var conflicts = currentConflicts(state);
+      // Bitrix24 deletes nothing of a group it answers CONFLICT for: say what will happen there.
+      var line = conflicts && conflicts.length
+        ? format(t.confirm_line_conflict, { name: recordName(state, ids[0]), id: ids[0] })
+        : plural("confirm_line_" + entity, ids.length - 1, { name: recordName(state, ids[0]), id: ids[0] });
+      list.appendChild(el("li", { className: conflicts && conflicts.length ? "confirm-conflict" : "",
+                                  text: line }));
     });
     if (states.length > CONFIRM_LINES) {
       list.appendChild(el("li", { text: plural("confirm_more", states.length - CONFIRM_LINES) }));
@@ -779,8 +784,8 @@
       el("td", { className: "nowrap", text: formatMoment(item.finishedAt) }),
       el("td", { text: userLabel(item.userId, item.userName) }),
       el("td", { text: t[ENTITIES[item.entityTypeId]] || "" }),
-      // A merged group is named by its survivor (next column); the others by the first record.
-      el("td", { text: item.keptId ? describeIds(item.entityIds) : describeGroup(item.entityTypeId, item.entityIds) }),
+      // Every group by its first record's name (the survivor, when one was kept) and its IDs.
+      el("td", { text: describeGroup(item.entityTypeId, item.entityIds) }),
       el("td", { text: item.keptId ? (kept ? kept + ", #" + item.keptId : "#" + item.keptId) : "—" }),
       result
     ]);
