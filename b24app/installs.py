@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from b24app.bitrix.auth import StaticToken
@@ -186,18 +187,31 @@ def store_frame_user(
 
 
 def set_up_portal(ctx: AppContext, portal: Portal, admin_user_id: int) -> list[str]:
-    """Bind the placements and event handlers that are missing; returns what failed."""
+    """Bind the placements and event handlers that are missing; returns what failed.
+
+    Three requests whatever is missing: ``user.admin`` (asked before), one ``batch`` listing
+    what is bound, one ``batch`` binding the rest (each bind still counts against its own
+    method's limit). A bind the portal refuses is believed bound only when its error says so
+    or a second listing shows it.
+    """
     client = ctx.rest(portal, admin_user_id)
-    failures: list[str] = []
     app_url = ctx.settings.app_url
+    steps = (
+        _Step("placement", f"{app_url}/app", [p.placement for p in PLACEMENTS]),
+        _Step("event", f"{app_url}/events", list(EVENTS)),
+    )
     try:
-        _bind_placements(client, f"{app_url}/app")
+        _list_bound(client, steps)
+        _bind_missing(client, steps)
+        unconfirmed = [step for step in steps if step.refused and not step.failure]
+        if unconfirmed:
+            _list_bound(client, unconfirmed)
     except BitrixError as exc:
-        failures.append(f"placement.bind: {exc.code} {exc.description}".strip())
-    try:
-        _bind_events(client, f"{app_url}/events")
-    except BitrixError as exc:
-        failures.append(f"event.bind: {exc.code} {exc.description}".strip())
+        # The whole batch went unanswered or was refused: each step not yet done failed so.
+        for step in steps:
+            if not step.failure and not step.refused and step.missing():
+                step.failure = _error_line(exc.code, exc.description)
+    failures = [f"{step.kind}.bind: {step.outcome()}".strip() for step in steps if step.outcome()]
     if failures:
         ctx.db.update_portal(portal.id, setup_error="; ".join(failures)[:2000])
     else:
@@ -205,10 +219,10 @@ def set_up_portal(ctx: AppContext, portal: Portal, admin_user_id: int) -> list[s
     return failures
 
 
-def _already_bound(exc: BitrixError) -> bool:
+def _already_bound(code: str, description: str) -> bool:
     """An error that names itself "already bound" (the portal holds that binding)."""
-    code = (exc.code or "").upper()
-    said = (exc.description or "").lower()
+    code = code.upper()
+    said = description.lower()
     return (
         "ALREADY_BOUND" in code
         or "ALREADY_BINDED" in code
@@ -217,59 +231,109 @@ def _already_bound(exc: BitrixError) -> bool:
     )
 
 
-def _bound_placements(client: RestClient) -> set[tuple[str, str]]:
-    bound = client.call("placement.get")
-    pairs = set()
-    for item in bound if isinstance(bound, list) else []:
-        if isinstance(item, dict):
-            pairs.add((str(item.get("placement") or "").upper(), str(item.get("handler") or "")))
-    return pairs
+def _error_line(code: str | None, description: str | None) -> str:
+    return f"{code or ''} {description or ''}".strip()
 
 
-def _bind_placements(client: RestClient, handler: str) -> None:
-    bound = _bound_placements(client)
-    for binding in PLACEMENTS:
-        if (binding.placement, handler) in bound:
+@dataclass
+class _Step:
+    """One kind of binding (placements or events): what must be bound, and what is."""
+
+    kind: str
+    handler: str
+    wanted: list[str]
+    bound: set[str] | None = None
+    # Binds refused with an error that does not say "already bound": code, description.
+    refused: dict[str, str] | None = None
+    failure: str | None = None
+
+    def missing(self) -> list[str]:
+        return [name for name in self.wanted if self.bound is None or name not in self.bound]
+
+    def outcome(self) -> str | None:
+        """What failed, or None when everything wanted is bound."""
+        if self.failure:
+            return self.failure
+        missing = self.missing()
+        if not missing:
+            return None
+        refused = self.refused or {}
+        return next((refused[name] for name in missing if name in refused), "not bound")
+
+
+def _list_bound(client: RestClient, steps: Sequence[_Step]) -> None:
+    """Read what the portal has bound to our handlers (``placement.get``, ``event.get``)."""
+    listed = client.batch({step.kind: (f"{step.kind}.get", {}) for step in steps})
+    for step in steps:
+        if step.kind in listed.errors:
+            error = listed.errors[step.kind]
+            step.failure = _error_line(error.get("error"), error.get("error_description"))
             continue
-        try:
-            client.call(
+        items = listed.results.get(step.kind)
+        if step.kind not in listed.results:
+            step.failure = "not answered"
+            continue
+        key = "placement" if step.kind == "placement" else "event"
+        bound = step.bound or set()
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict) and str(item.get("handler") or "") == step.handler:
+                bound.add(str(item.get(key) or "").upper())
+        step.bound = bound
+        if step.refused:
+            step.refused = {k: v for k, v in step.refused.items() if k not in bound}
+
+
+def _bind_commands(step: _Step) -> dict[str, tuple[str, dict[str, Any]]]:
+    titles = {binding.placement: binding.titles for binding in PLACEMENTS}
+    commands: dict[str, tuple[str, dict[str, Any]]] = {}
+    for name in step.missing():
+        key = f"{step.kind}_{name}"
+        if step.kind == "placement":
+            commands[key] = (
                 "placement.bind",
                 {
-                    "PLACEMENT": binding.placement,
-                    "HANDLER": handler,
-                    "TITLE": binding.titles["en"],
-                    "LANG_ALL": {lang: {"TITLE": title} for lang, title in binding.titles.items()},
+                    "PLACEMENT": name,
+                    "HANDLER": step.handler,
+                    "TITLE": titles[name]["en"],
+                    "LANG_ALL": {lang: {"TITLE": title} for lang, title in titles[name].items()},
                 },
-                idempotent=False,
             )
-        except BitrixError as exc:
-            # "Already bound" has no documented code: believe placement.get, or an error
-            # that says so in as many words (placement.get may not list every binding).
-            if not _already_bound(exc) and (binding.placement, handler) not in _bound_placements(
-                client
-            ):
-                raise
+        else:
+            commands[key] = ("event.bind", {"event": name, "handler": step.handler})
+    return commands
 
 
-def _bound_events(client: RestClient) -> set[tuple[str, str]]:
-    bound = client.call("event.get")
-    pairs = set()
-    for item in bound if isinstance(bound, list) else []:
-        if isinstance(item, dict):
-            pairs.add((str(item.get("event") or "").upper(), str(item.get("handler") or "")))
-    return pairs
-
-
-def _bind_events(client: RestClient, handler: str) -> None:
-    bound = _bound_events(client)
-    for event in EVENTS:
-        if (event, handler) in bound:
-            continue
-        try:
-            client.call("event.bind", {"event": event, "handler": handler}, idempotent=False)
-        except BitrixError as exc:
-            if not _already_bound(exc) and (event, handler) not in _bound_events(client):
-                raise
+def _bind_missing(client: RestClient, steps: Sequence[_Step]) -> None:
+    """Bind, in one batch, whatever the listing did not show."""
+    ready = [step for step in steps if not step.failure]
+    commands: dict[str, tuple[str, dict[str, Any]]] = {}
+    for step in ready:
+        commands.update(_bind_commands(step))
+    if not commands:
+        return
+    answer = client.batch(commands)
+    for step in ready:
+        refused: dict[str, str] = {}
+        for name in step.missing():
+            key = f"{step.kind}_{name}"
+            if key in answer.results:
+                assert step.bound is not None
+                step.bound.add(name)
+                continue
+            error = answer.errors.get(key)
+            if error is None:
+                refused[name] = "not answered"
+                continue
+            code = str(error.get("error") or "")
+            description = str(error.get("error_description") or "")
+            if _already_bound(code, description):
+                # "Already bound" has no documented code: an error that says so in as many
+                # words is believed (placement.get may not list every binding).
+                assert step.bound is not None
+                step.bound.add(name)
+            else:
+                refused[name] = _error_line(code, description)
+        step.refused = refused
 
 
 def _always_first() -> bool:

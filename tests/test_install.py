@@ -56,6 +56,11 @@ def test_reinstall_binds_nothing_twice(stack: Stack) -> None:
     assert again.status_code == 200 and 'data-state="ok"' in again.text
     second = len([c for c in stack.portal.calls if c["method"] in ("placement.bind", "event.bind")])
     assert first == 10 and second == 10
+    for bind in (c for c in stack.portal.calls if c["method"] == "placement.bind"):
+        params = bind["params"]
+        assert params["PLACEMENT"] in PLACEMENTS and params["HANDLER"] == f"{stack.url}/app"
+        assert params["TITLE"] and set(params["LANG_ALL"]) == {"en", "ru", "de"}
+        assert all(title["TITLE"] for title in params["LANG_ALL"].values())
     assert len(stack.portal.placements) == 8 and len(stack.portal.event_handlers) == 2
 
 
@@ -282,3 +287,54 @@ def test_case11_already_bound_counts_as_bound_when_placement_get_does_not_list_i
     assert stack.portal.placements == placements and stack.portal.event_handlers == handlers
     portal = stack.db.get_portal(member_id=stack.portal.member_id)
     assert (portal.state, portal.setup_error) == ("installed", None)
+
+
+def _requests(stack: Stack, since: int = 0) -> list[str]:
+    """The REST requests the portal received (a batch's own commands are not requests)."""
+    return [c["method"] for c in stack.portal.calls[since:] if not c["via_batch"]]
+
+
+def test_set_up_takes_three_requests_and_a_reinstall_two(stack: Stack) -> None:
+    """The admin check, one batch listing the bindings, one batch binding all ten."""
+    assert 'data-state="ok"' in stack.install(1).text
+    assert _requests(stack) == ["user.admin", "batch", "batch"]
+    inside = [c["method"] for c in stack.portal.calls if c["via_batch"]]
+    assert sorted(inside) == sorted(
+        ["placement.get", "event.get"] + ["placement.bind"] * 8 + ["event.bind"] * 2
+    )
+    before = len(stack.portal.calls)
+    assert 'data-state="ok"' in stack.install(1).text
+    assert _requests(stack, before) == ["user.admin", "batch"]  # everything listed as bound
+
+
+def test_a_refused_kind_of_binding_leaves_the_other_bound(stack: Stack) -> None:
+    settings = stack.app.extensions["b24app"].settings
+    stack.emu.register_app(settings.client_id, settings.client_secret, stack.url, scope="crm")
+    response = stack.install(1)
+    assert 'data-state="failed"' in response.text
+    portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert portal.setup_error.startswith("placement.bind: ")
+    assert "event.bind" not in portal.setup_error
+    assert len(stack.portal.event_handlers) == 2 and not stack.portal.placements
+
+
+def test_an_unanswered_set_up_batch_fails_the_install_and_a_retry_completes(
+    tmp_path: Path,
+) -> None:
+    from tests.helpers import build_stack
+
+    stack = build_stack(tmp_path, http_timeout=0.5)
+    try:
+        stack.portal.delays["batch"] = 1.0  # longer than the app waits
+        response = stack.install(1)
+        assert response.status_code == 200 and 'data-state="failed"' in response.text
+        portal = stack.db.get_portal(member_id=stack.portal.member_id)
+        assert portal.state != "installed" and portal.setup_error
+        assert "placement.bind" in portal.setup_error and "event.bind" in portal.setup_error
+        del stack.portal.delays["batch"]
+        assert not stack.portal.placements  # the listing never answered: nothing was bound
+        assert 'data-state="ok"' in stack.install(1).text
+        assert len(stack.portal.placements) == 8 and len(stack.portal.event_handlers) == 2
+        assert stack.db.get_portal(member_id=stack.portal.member_id).state == "installed"
+    finally:
+        stack.close()
