@@ -146,12 +146,14 @@ class Stack:
         """Stop both servers, the app's embedded queue consumer and its database connections."""
         from b24app.jobs.queue import stop_worker
 
+        emulator = threading.Thread(target=self.emu.stop)  # its servers stop meanwhile
+        emulator.start()
         self.server.shutdown()
         self.server.server_close()
         ctx = app_context(self.app)
         stop_worker(ctx)
         ctx.db.close()
-        self.emu.stop()
+        emulator.join()
 
 
 def build_stack(

@@ -86,12 +86,16 @@ class DevPortal:
         return self
 
     def stop(self) -> None:
-        """Stop every server."""
-        for portal in self.portals:
-            portal.stop()
+        """Stop every server, all at once (each waits out its own poll interval)."""
+        stops = [portal.stop for portal in self.portals]
         if self._oauth_server is not None:
-            self._oauth_server.stop()
+            stops.append(self._oauth_server.stop)
             self._oauth_server = None
+        threads = [threading.Thread(target=stop) for stop in stops]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     def __enter__(self) -> DevPortal:
         return self if self._oauth_server is not None else self.start()
