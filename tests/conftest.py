@@ -21,6 +21,12 @@ def pytest_report_header() -> str:
     return databases.describe()
 
 
+def pytest_sessionfinish() -> None:
+    """On PostgreSQL, wait for the last schemas to be dropped."""
+    if databases.ON_POSTGRES:
+        databases.finish_drops()
+
+
 @pytest.fixture(autouse=True)
 def _drop_test_databases() -> Iterator[None]:
     """On PostgreSQL, drop the schemas a test created (and end its leftover connections)."""
