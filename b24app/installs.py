@@ -311,6 +311,7 @@ def _bind_missing(client: RestClient, steps: Sequence[_Step]) -> None:
         commands.update(_bind_commands(step))
     if not commands:
         return
+    # Retried after a fault like a read: a bind that did land answers "already bound" then.
     answer = client.batch(commands)
     for step in ready:
         refused: dict[str, str] = {}
