@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -189,10 +189,11 @@ def store_frame_user(
 def set_up_portal(ctx: AppContext, portal: Portal, admin_user_id: int) -> list[str]:
     """Bind the placements and event handlers that are missing; returns what failed.
 
-    Three requests whatever is missing: ``user.admin`` (asked before), one ``batch`` listing
-    what is bound, one ``batch`` binding the rest (each bind still counts against its own
-    method's limit). A bind the portal refuses is believed bound only when its error says so
-    or a second listing shows it.
+    Three requests when the portal refuses nothing, however much is missing: ``user.admin``
+    (asked before), one ``batch`` listing what is bound, one ``batch`` binding the rest and
+    unbinding this app's handlers at an address it no longer has (each command still counts
+    against its own method's limit). A bind the portal refuses is believed bound only when its
+    error says so or a second listing shows it.
     """
     client = ctx.rest(portal, admin_user_id)
     app_url = ctx.settings.app_url
@@ -200,18 +201,21 @@ def set_up_portal(ctx: AppContext, portal: Portal, admin_user_id: int) -> list[s
         _Step("placement", f"{app_url}/app", [p.placement for p in PLACEMENTS]),
         _Step("event", f"{app_url}/events", list(EVENTS)),
     )
+    stage = "get"
     try:
         _list_bound(client, steps)
+        stage = "bind"
         _bind_missing(client, steps)
         unconfirmed = [step for step in steps if step.refused and not step.failure]
         if unconfirmed:
             _list_bound(client, unconfirmed)
     except BitrixError as exc:
         # The whole batch went unanswered or was refused: each step not yet done failed so.
+        said = _error_line(exc.code, exc.description)
         for step in steps:
             if not step.failure and not step.refused and step.missing():
-                step.failure = _error_line(exc.code, exc.description)
-    failures = [f"{step.kind}.bind: {step.outcome()}".strip() for step in steps if step.outcome()]
+                step.failure = f"{step.kind}.{stage}: {said}"
+    failures = [line for step in steps if (line := step.outcome())]
     if failures:
         ctx.db.update_portal(portal.id, setup_error="; ".join(failures)[:2000])
     else:
@@ -232,7 +236,11 @@ def _already_bound(code: str, description: str) -> bool:
 
 
 def _error_line(code: str | None, description: str | None) -> str:
-    return f"{code or ''} {description or ''}".strip()
+    """An error as the admin reads it: the code and what the portal said, never a page."""
+    said = " ".join((description or "").split())
+    if "<" in said and ">" in said:
+        said = "(an HTML page, not a Bitrix24 answer: the portal or a proxy in front of it)"
+    return f"{code or ''} {said}".strip()
 
 
 @dataclass
@@ -243,47 +251,80 @@ class _Step:
     handler: str
     wanted: list[str]
     bound: set[str] | None = None
-    # Binds refused with an error that does not say "already bound": code, description.
+    # This app's bindings of a wanted name at another address (an earlier APP_URL).
+    stale: list[tuple[str, str]] = field(default_factory=list)
+    # Binds refused with an error that does not say "already bound": name -> what was said.
     refused: dict[str, str] | None = None
+    # The listing itself failed: which method, and what was said.
     failure: str | None = None
 
     def missing(self) -> list[str]:
         return [name for name in self.wanted if self.bound is None or name not in self.bound]
 
     def outcome(self) -> str | None:
-        """What failed, or None when everything wanted is bound."""
+        """One line saying what failed, or None when everything wanted is bound."""
         if self.failure:
             return self.failure
         missing = self.missing()
         if not missing:
             return None
         refused = self.refused or {}
-        return next((refused[name] for name in missing if name in refused), "not bound")
+        said = next((refused[name] for name in missing if name in refused), "not bound")
+        return f"{self.kind}.bind: {said} ({', '.join(missing)})"
 
 
 def _list_bound(client: RestClient, steps: Sequence[_Step]) -> None:
-    """Read what the portal has bound to our handlers (``placement.get``, ``event.get``)."""
+    """Read what the portal has bound for this app (``placement.get``, ``event.get``)."""
     listed = client.batch({step.kind: (f"{step.kind}.get", {}) for step in steps})
     for step in steps:
+        method = f"{step.kind}.get"
         if step.kind in listed.errors:
             error = listed.errors[step.kind]
-            step.failure = _error_line(error.get("error"), error.get("error_description"))
+            said = _error_line(error.get("error"), error.get("error_description"))
+            step.failure = f"{method}: {said}"
             continue
-        items = listed.results.get(step.kind)
         if step.kind not in listed.results:
-            step.failure = "not answered"
+            step.failure = f"{method}: not answered"
             continue
-        key = "placement" if step.kind == "placement" else "event"
+        items = listed.results[step.kind]
         bound = step.bound or set()
+        step.stale = []
         for item in items if isinstance(items, list) else []:
-            if isinstance(item, dict) and str(item.get("handler") or "") == step.handler:
-                bound.add(str(item.get(key) or "").upper())
+            if not isinstance(item, dict):
+                continue
+            name = str(item.get(step.kind) or "").upper()
+            handler = str(item.get("handler") or "")
+            if _same_address(handler, step.handler):
+                bound.add(name)
+            elif handler and name in step.wanted:
+                step.stale.append((name, handler))
         step.bound = bound
         if step.refused:
             step.refused = {k: v for k, v in step.refused.items() if k not in bound}
 
 
-def _bind_commands(step: _Step) -> dict[str, tuple[str, dict[str, Any]]]:
+def _same_address(listed: str, ours: str) -> bool:
+    """Whether a listed handler is our own, written another way (case, default port, a "/").
+
+    Only a handler that is surely elsewhere is unbound: a portal that rewrote our URL must not
+    lose our binding.
+    """
+
+    def normal(url: str) -> tuple[str, str, str, str]:
+        parts = urlsplit(url.strip())
+        scheme = parts.scheme.lower()
+        host = (parts.hostname or "").lower()
+        try:
+            port = parts.port or (443 if scheme == "https" else 80)
+        except ValueError:
+            return (url, "", "", "")
+        return (scheme, f"{host}:{port}", parts.path.rstrip("/"), parts.query)
+
+    return listed == ours or normal(listed) == normal(ours)
+
+
+def _set_up_commands(step: _Step) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The binds a step misses and the unbinds of its stale handlers, keyed for a batch."""
     titles = {binding.placement: binding.titles for binding in PLACEMENTS}
     commands: dict[str, tuple[str, dict[str, Any]]] = {}
     for name in step.missing():
@@ -300,26 +341,33 @@ def _bind_commands(step: _Step) -> dict[str, tuple[str, dict[str, Any]]]:
             )
         else:
             commands[key] = ("event.bind", {"event": name, "handler": step.handler})
+    for index, (name, handler) in enumerate(step.stale):
+        key = f"un{step.kind}_{index}"
+        if step.kind == "placement":
+            commands[key] = ("placement.unbind", {"PLACEMENT": name, "HANDLER": handler})
+        else:
+            commands[key] = ("event.unbind", {"event": name, "handler": handler})
     return commands
 
 
 def _bind_missing(client: RestClient, steps: Sequence[_Step]) -> None:
-    """Bind, in one batch, whatever the listing did not show."""
+    """Bind, in one batch, whatever the listing did not show; unbind handlers left elsewhere."""
     ready = [step for step in steps if not step.failure]
     commands: dict[str, tuple[str, dict[str, Any]]] = {}
     for step in ready:
-        commands.update(_bind_commands(step))
+        commands.update(_set_up_commands(step))
     if not commands:
         return
-    # Retried after a fault like a read: a bind that did land answers "already bound" then.
+    # Retried after a fault like a read: a bind that did land answers "already bound" then,
+    # an unbind that did land unbinds nothing.
     answer = client.batch(commands)
     for step in ready:
+        bound = step.bound = step.bound if step.bound is not None else set()
         refused: dict[str, str] = {}
         for name in step.missing():
             key = f"{step.kind}_{name}"
             if key in answer.results:
-                assert step.bound is not None
-                step.bound.add(name)
+                bound.add(name)
                 continue
             error = answer.errors.get(key)
             if error is None:
@@ -330,11 +378,17 @@ def _bind_missing(client: RestClient, steps: Sequence[_Step]) -> None:
             if _already_bound(code, description):
                 # "Already bound" has no documented code: an error that says so in as many
                 # words is believed (placement.get may not list every binding).
-                assert step.bound is not None
-                step.bound.add(name)
+                bound.add(name)
             else:
                 refused[name] = _error_line(code, description)
         step.refused = refused
+        for index, (name, _handler) in enumerate(step.stale):
+            key = f"un{step.kind}_{index}"
+            if key in answer.results:
+                log.info("unbound %s %s from an earlier app address", step.kind, name)
+            else:
+                # The app works; the portal shows a second, stale entry until the next set-up.
+                log.warning("could not unbind %s %s from an earlier app address", step.kind, name)
 
 
 def _always_first() -> bool:
@@ -459,17 +513,23 @@ def handle_event(
         )
         # A new version may serve more placements: bind what is missing, as the admin.
         installer = ctx.db.get_installer_token(portal.id)
+        failures: list[str] = []
         if installer is not None:
-            set_up_portal(ctx, ctx.db.get_portal(portal_id=portal.id) or portal, installer.user_id)
-        # The version is recorded once its set-up ran, so whoever sees it sees that set-up done;
-        # it is what the OAuth server says is installed, not what the form claims.
+            current = ctx.db.get_portal(portal_id=portal.id) or portal
+            failures = set_up_portal(ctx, current, installer.user_id)
+        if failures:
+            # The app stays usable with what was bound before; what failed is kept in the
+            # portal's setup_error, and the next update or reinstall binds it.
+            log.warning("update set-up incomplete: %s", "; ".join(failures))
+        # The version is recorded once its set-up ran; it is what the OAuth server says is
+        # installed, not what the form claims.
         ctx.db.update_portal(
             portal.id,
             app_version=verified.version
             or str(event.data.get("VERSION") or "")
             or portal.app_version,
         )
-        return "updated"
+        return "updated, set-up incomplete" if failures else "updated"
     if not ctx.db.application_token_matches(portal, event.application_token):
         log.warning("security: event %s with a wrong application_token ignored", event.event)
         return "ignored: application_token mismatch"

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 import requests
 
 from b24app.config import DEFAULT_JSSDK_INTEGRITY, DEFAULT_JSSDK_URL
-from tests.helpers import Stack, wait_until
+from b24app.devportal import rest as emulated_rest
+from b24app.devportal.errors import RestError
+from tests.helpers import Stack, build_stack, wait_until
 
 PLACEMENTS = {
     f"CRM_{entity}_LIST_{where}"
@@ -101,7 +106,7 @@ def test_failed_setup_shows_what_failed_and_can_be_retried(stack: Stack) -> None
     assert response.status_code == 200
     assert 'data-state="failed"' in response.text
     assert "install.js" not in response.text
-    assert "placement.bind" in response.text
+    assert "placement.get" in response.text  # the listing is refused, before any bind
     assert not stack.portal.installed
     portal = stack.db.get_portal(member_id=stack.portal.member_id)
     assert portal.state != "installed"
@@ -313,16 +318,14 @@ def test_a_refused_kind_of_binding_leaves_the_other_bound(stack: Stack) -> None:
     response = stack.install(1)
     assert 'data-state="failed"' in response.text
     portal = stack.db.get_portal(member_id=stack.portal.member_id)
-    assert portal.setup_error.startswith("placement.bind: ")
-    assert "event.bind" not in portal.setup_error
+    assert portal.setup_error.startswith("placement.get: ")  # the listing is refused first
+    assert "event." not in portal.setup_error
     assert len(stack.portal.event_handlers) == 2 and not stack.portal.placements
 
 
 def test_an_unanswered_set_up_batch_fails_the_install_and_a_retry_completes(
     tmp_path: Path,
 ) -> None:
-    from tests.helpers import build_stack
-
     stack = build_stack(tmp_path, http_timeout=0.5)
     try:
         stack.portal.delays["batch"] = 1.0  # longer than the app waits
@@ -330,7 +333,8 @@ def test_an_unanswered_set_up_batch_fails_the_install_and_a_retry_completes(
         assert response.status_code == 200 and 'data-state="failed"' in response.text
         portal = stack.db.get_portal(member_id=stack.portal.member_id)
         assert portal.state != "installed" and portal.setup_error
-        assert "placement.bind" in portal.setup_error and "event.bind" in portal.setup_error
+        assert "placement.get: TIMEOUT" in portal.setup_error  # the listing never answered
+        assert "event.get: TIMEOUT" in portal.setup_error
         del stack.portal.delays["batch"]
         assert not stack.portal.placements  # the listing never answered: nothing was bound
         assert 'data-state="ok"' in stack.install(1).text
@@ -338,3 +342,115 @@ def test_an_unanswered_set_up_batch_fails_the_install_and_a_retry_completes(
         assert stack.db.get_portal(member_id=stack.portal.member_id).state == "installed"
     finally:
         stack.close()
+
+
+def _refusing(monkeypatch: pytest.MonkeyPatch, method: str, *, lands: bool, only: str = "") -> None:
+    """The emulated portal answers ``method`` with an error that is not "already bound"."""
+    real = emulated_rest.METHODS[method]
+
+    def refuse(portal: Any, user: Any, params: dict[str, Any]) -> Any:
+        if only and str(params.get("PLACEMENT")) != only:
+            return real(portal, user, params)
+        if lands:
+            real(portal, user, params)
+        raise RestError(400, "ERROR_CORE", "Unable to set the handler")
+
+    monkeypatch.setitem(emulated_rest.METHODS, method, refuse)
+
+
+def test_a_bind_refused_for_another_reason_is_named_and_a_retry_completes(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _refusing(monkeypatch, "placement.bind", lands=False, only="CRM_DEAL_LIST_MENU")
+    response = stack.install(1)
+    assert 'data-state="failed"' in response.text and "CRM_DEAL_LIST_MENU" in response.text
+    portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert portal.state != "installed"
+    assert (
+        portal.setup_error
+        == "placement.bind: ERROR_CORE Unable to set the handler (CRM_DEAL_LIST_MENU)"
+    )
+    assert len(stack.portal.placements) == 7 and len(stack.portal.event_handlers) == 2
+    # the refusal is checked against a second listing before it is believed
+    assert _requests(stack) == ["user.admin", "batch", "batch", "batch"]
+    monkeypatch.undo()
+    assert 'data-state="ok"' in stack.install(1).text
+    assert len(stack.portal.placements) == 8
+    assert stack.db.get_portal(member_id=stack.portal.member_id).state == "installed"
+
+
+def test_a_bind_that_landed_though_it_answered_an_error_is_confirmed_by_listing(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _refusing(monkeypatch, "event.bind", lands=True)
+    assert 'data-state="ok"' in stack.install(1).text
+    assert len(stack.portal.event_handlers) == 2
+    portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert (portal.state, portal.setup_error) == ("installed", None)
+
+
+def test_an_html_answer_is_named_not_shown(stack: Stack) -> None:
+    """A 503 page from a proxy: the admin reads what happened, not the page's markup."""
+    stack.portal.html_error_statuses.add(503)
+    limits = stack.portal.limits
+    limits.enabled, limits.bucket_size, limits.drain_per_sec = True, 1, 0.0001
+    response = stack.install(1)
+    assert 'data-state="failed"' in response.text
+    portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert "HTTP_503 (an HTML page, not a Bitrix24 answer" in portal.setup_error
+    assert "<" not in portal.setup_error and "&lt;" not in response.text
+
+
+def test_handlers_left_at_an_earlier_app_address_are_unbound(installed: Stack) -> None:
+    """The app moved (another APP_URL): the portal must not show every button twice."""
+    stack = installed
+    for placement in stack.portal.placements:
+        placement["handler"] = "https://old.example.com/app"
+    for handler in stack.portal.event_handlers:
+        handler["handler"] = "https://old.example.com/events"
+    before = len(stack.portal.calls)
+    assert 'data-state="ok"' in stack.install(1).text
+    assert _bindings(stack) == sorted((code, f"{stack.url}/app") for code in PLACEMENTS)
+    assert sorted((e["event"], e["handler"]) for e in stack.portal.event_handlers) == [
+        ("ONAPPUNINSTALL", f"{stack.url}/events"),
+        ("ONAPPUPDATE", f"{stack.url}/events"),
+    ]
+    unbinds = [
+        c
+        for c in stack.portal.calls[before:]
+        if c["method"] in ("placement.unbind", "event.unbind")
+    ]
+    assert len(unbinds) == 10 and all("old.example.com" in str(c["params"]) for c in unbinds)
+    assert _requests(stack, before) == ["user.admin", "batch", "batch"]
+
+
+def test_our_own_handler_written_another_way_is_neither_unbound_nor_bound_again(
+    installed: Stack,
+) -> None:
+    stack = installed
+    for placement in stack.portal.placements:
+        placement["handler"] = placement["handler"].replace("http://", "HTTP://") + "/"
+    kept = [dict(p) for p in stack.portal.placements]
+    before = len(stack.portal.calls)
+    assert 'data-state="ok"' in stack.install(1).text
+    assert stack.portal.placements == kept
+    assert _requests(stack, before) == ["user.admin", "batch"]
+
+
+def test_an_update_whose_set_up_fails_keeps_the_app_usable_and_says_so(
+    installed: Stack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    stack = installed
+    caplog.set_level(logging.WARNING, logger="b24app")
+    stack.portal.placements[:] = [
+        p for p in stack.portal.placements if p["placement"] != "CRM_LEAD_LIST_MENU"
+    ]
+    _refusing(monkeypatch, "placement.bind", lands=False)
+    response = stack.portal.send_update_event("2")
+    assert response is not None and response.status_code == 200
+    wait_until(lambda: stack.db.get_portal(member_id=stack.portal.member_id).app_version == "2")
+    portal = stack.db.get_portal(member_id=stack.portal.member_id)
+    assert portal.state == "installed"  # users keep the seven placements that are there
+    assert portal.setup_error and "CRM_LEAD_LIST_MENU" in portal.setup_error
+    wait_until(lambda: any("update set-up incomplete" in r.getMessage() for r in caplog.records))
+    assert stack.open(2).token  # the app still opens
