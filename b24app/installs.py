@@ -236,11 +236,8 @@ def _already_bound(code: str, description: str) -> bool:
 
 
 def _error_line(code: str | None, description: str | None) -> str:
-    """An error as the admin reads it: the code and what the portal said, never a page."""
-    said = " ".join((description or "").split())
-    if "<" in said and ">" in said:
-        said = "(an HTML page, not a Bitrix24 answer: the portal or a proxy in front of it)"
-    return f"{code or ''} {said}".strip()
+    """An error as the admin reads it: the code and what the portal said, on one line."""
+    return f"{code or ''} {' '.join((description or '').split())}".strip()
 
 
 @dataclass
@@ -250,16 +247,24 @@ class _Step:
     kind: str
     handler: str
     wanted: list[str]
-    bound: set[str] | None = None
+    bound: set[str] = field(default_factory=set)
     # This app's bindings of a wanted name at another address (an earlier APP_URL).
     stale: list[tuple[str, str]] = field(default_factory=list)
     # Binds refused with an error that does not say "already bound": name -> what was said.
-    refused: dict[str, str] | None = None
+    refused: dict[str, str] = field(default_factory=dict)
     # The listing itself failed: which method, and what was said.
     failure: str | None = None
 
     def missing(self) -> list[str]:
-        return [name for name in self.wanted if self.bound is None or name not in self.bound]
+        return [name for name in self.wanted if name not in self.bound]
+
+    def bind_key(self, name: str) -> str:
+        """The batch key of the bind of ``name``."""
+        return f"{self.kind}_{name}"
+
+    def unbind_key(self, index: int) -> str:
+        """The batch key of the unbind of ``stale[index]``."""
+        return f"un{self.kind}_{index}"
 
     def outcome(self) -> str | None:
         """One line saying what failed, or None when everything wanted is bound."""
@@ -268,8 +273,7 @@ class _Step:
         missing = self.missing()
         if not missing:
             return None
-        refused = self.refused or {}
-        said = next((refused[name] for name in missing if name in refused), "not bound")
+        said = next((self.refused[n] for n in missing if n in self.refused), "not bound")
         return f"{self.kind}.bind: {said} ({', '.join(missing)})"
 
 
@@ -287,7 +291,6 @@ def _list_bound(client: RestClient, steps: Sequence[_Step]) -> None:
             step.failure = f"{method}: not answered"
             continue
         items = listed.results[step.kind]
-        bound = step.bound or set()
         step.stale = []
         for item in items if isinstance(items, list) else []:
             if not isinstance(item, dict):
@@ -295,12 +298,10 @@ def _list_bound(client: RestClient, steps: Sequence[_Step]) -> None:
             name = str(item.get(step.kind) or "").upper()
             handler = str(item.get("handler") or "")
             if _same_address(handler, step.handler):
-                bound.add(name)
+                step.bound.add(name)
             elif handler and name in step.wanted:
                 step.stale.append((name, handler))
-        step.bound = bound
-        if step.refused:
-            step.refused = {k: v for k, v in step.refused.items() if k not in bound}
+        step.refused = {k: v for k, v in step.refused.items() if k not in step.bound}
 
 
 def _same_address(listed: str, ours: str) -> bool:
@@ -328,7 +329,7 @@ def _set_up_commands(step: _Step) -> dict[str, tuple[str, dict[str, Any]]]:
     titles = {binding.placement: binding.titles for binding in PLACEMENTS}
     commands: dict[str, tuple[str, dict[str, Any]]] = {}
     for name in step.missing():
-        key = f"{step.kind}_{name}"
+        key = step.bind_key(name)
         if step.kind == "placement":
             commands[key] = (
                 "placement.bind",
@@ -342,7 +343,7 @@ def _set_up_commands(step: _Step) -> dict[str, tuple[str, dict[str, Any]]]:
         else:
             commands[key] = ("event.bind", {"event": name, "handler": step.handler})
     for index, (name, handler) in enumerate(step.stale):
-        key = f"un{step.kind}_{index}"
+        key = step.unbind_key(index)
         if step.kind == "placement":
             commands[key] = ("placement.unbind", {"PLACEMENT": name, "HANDLER": handler})
         else:
@@ -362,12 +363,11 @@ def _bind_missing(client: RestClient, steps: Sequence[_Step]) -> None:
     # an unbind that did land unbinds nothing.
     answer = client.batch(commands)
     for step in ready:
-        bound = step.bound = step.bound if step.bound is not None else set()
         refused: dict[str, str] = {}
         for name in step.missing():
-            key = f"{step.kind}_{name}"
+            key = step.bind_key(name)
             if key in answer.results:
-                bound.add(name)
+                step.bound.add(name)
                 continue
             error = answer.errors.get(key)
             if error is None:
@@ -378,13 +378,12 @@ def _bind_missing(client: RestClient, steps: Sequence[_Step]) -> None:
             if _already_bound(code, description):
                 # "Already bound" has no documented code: an error that says so in as many
                 # words is believed (placement.get may not list every binding).
-                bound.add(name)
+                step.bound.add(name)
             else:
                 refused[name] = _error_line(code, description)
         step.refused = refused
         for index, (name, _handler) in enumerate(step.stale):
-            key = f"un{step.kind}_{index}"
-            if key in answer.results:
+            if step.unbind_key(index) in answer.results:
                 log.info("unbound %s %s from an earlier app address", step.kind, name)
             else:
                 # The app works; the portal shows a second, stale entry until the next set-up.
