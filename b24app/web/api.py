@@ -499,6 +499,19 @@ def _entity_type_arg() -> int | None:
     return entity_type if entity_type in ENTITY_TYPES else None
 
 
+def _records_asked(limit: int) -> tuple[int, list[int]] | tuple[Response, int]:
+    """``entityTypeId`` and up to ``limit`` ``ids`` from the query, or the error answer."""
+    entity_type = _entity_type_arg()
+    if entity_type is None:
+        return api_error(422, "invalid_entity_type", "entityTypeId must be 1, 2, 3 or 4.")
+    ids = _ids_arg(request.args.get("ids"))
+    if not ids:
+        return api_error(422, "invalid_ids", "ids must be positive record IDs, comma-separated.")
+    if len(ids) > limit:
+        return api_error(413, "too_many_ids", f"At most {limit} records at once.")
+    return entity_type, ids
+
+
 def _portal_call(work: Callable[[RestClient], Any]) -> Any:
     """Run reads as the session's user; map the portal's refusals to JSON errors."""
     session = _session()
@@ -519,14 +532,10 @@ def _portal_call(work: Callable[[RestClient], Any]) -> Any:
 @session_required
 def get_records() -> Any:
     """Read a few records whole (what the user may see) to compare them before merging."""
-    entity_type = _entity_type_arg()
-    if entity_type is None:
-        return api_error(422, "invalid_entity_type", "entityTypeId must be 1, 2, 3 or 4.")
-    ids = _ids_arg(request.args.get("ids"))
-    if not ids:
-        return api_error(422, "invalid_ids", "ids must be positive record IDs, comma-separated.")
-    if len(ids) > MAX_RECORD_IDS:
-        return api_error(413, "too_many_ids", f"At most {MAX_RECORD_IDS} records at once.")
+    asked = _records_asked(MAX_RECORD_IDS)
+    if isinstance(asked[0], Response):
+        return asked
+    entity_type, ids = asked
     body = _portal_call(lambda client: read_records(client, entity_type, ids))
     return jsonify(body) if isinstance(body, dict) else body
 
@@ -557,14 +566,10 @@ def post_conflicts() -> Any:
 @session_required
 def get_names() -> Any:
     """The names of records the user may see (people by name, the rest by title)."""
-    entity_type = _entity_type_arg()
-    if entity_type is None:
-        return api_error(422, "invalid_entity_type", "entityTypeId must be 1, 2, 3 or 4.")
-    ids = _ids_arg(request.args.get("ids"))
-    if not ids:
-        return api_error(422, "invalid_ids", "ids must be positive record IDs, comma-separated.")
-    if len(ids) > MAX_NAMED_IDS:
-        return api_error(413, "too_many_ids", f"At most {MAX_NAMED_IDS} records at once.")
+    asked = _records_asked(MAX_NAMED_IDS)
+    if isinstance(asked[0], Response):
+        return asked
+    entity_type, ids = asked
     names = _portal_call(lambda client: record_names(client, entity_type, ids))
     if not isinstance(names, dict):
         return names
