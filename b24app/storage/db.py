@@ -1403,34 +1403,16 @@ class Database:
     def begin_merge_call(self, job_id: str, position: int, worker: str) -> bool:
         """Record the intent to call (pending -> calling); False when the job is not ours."""
         with self.engine.begin() as conn:
-            if not _holds(conn, job_id, worker):
-                return False
-            done = conn.execute(
-                sa.update(merge_items)
-                .where(
-                    merge_items.c.job_id == job_id,
-                    merge_items.c.position == position,
-                    merge_items.c.status == "pending",
-                )
-                .values(status="calling", called_at=time.time())
-            ).rowcount
-        return bool(done)
+            return _holds(conn, job_id, worker) and _move_item(
+                conn, job_id, position, "pending", status="calling", called_at=time.time()
+            )
 
     def reset_merge_call(self, job_id: str, position: int, worker: str) -> bool:
         """The call never ran (or the portal shows it changed nothing): calling -> pending."""
         with self.engine.begin() as conn:
-            if not _holds(conn, job_id, worker):
-                return False
-            done = conn.execute(
-                sa.update(merge_items)
-                .where(
-                    merge_items.c.job_id == job_id,
-                    merge_items.c.position == position,
-                    merge_items.c.status == "calling",
-                )
-                .values(status="pending", called_at=None)
-            ).rowcount
-        return bool(done)
+            return _holds(conn, job_id, worker) and _move_item(
+                conn, job_id, position, "calling", status="pending", called_at=None
+            )
 
     def record_merge_outcome(
         self, job_id: str, position: int, worker: str, status: str, **values: Any
@@ -1445,18 +1427,9 @@ class Database:
         values = _fit(merge_items, values)  # a portal's error text may be longer than a column
         values.setdefault("finished_at", time.time())
         with self.engine.begin() as conn:
-            if not _holds(conn, job_id, worker):
-                return False
-            done = conn.execute(
-                sa.update(merge_items)
-                .where(
-                    merge_items.c.job_id == job_id,
-                    merge_items.c.position == position,
-                    merge_items.c.status == "calling",
-                )
-                .values(status=status, **values)
-            ).rowcount
-            if not done:
+            if not _holds(conn, job_id, worker) or not _move_item(
+                conn, job_id, position, "calling", status=status, **values
+            ):
                 return False
             job = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().one()
             entity_ids = conn.execute(
@@ -1665,6 +1638,20 @@ class Database:
                 ).rowcount
                 if done:
                     return answer
+
+
+def _move_item(conn: Connection, job_id: str, position: int, was: str, **values: Any) -> bool:
+    """Compare-and-swap one group's row from status ``was``; False when it was not there."""
+    done = conn.execute(
+        sa.update(merge_items)
+        .where(
+            merge_items.c.job_id == job_id,
+            merge_items.c.position == position,
+            merge_items.c.status == was,
+        )
+        .values(**values)
+    ).rowcount
+    return bool(done)
 
 
 def _holds(conn: Connection, job_id: str, worker: str) -> bool:
