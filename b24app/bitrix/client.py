@@ -110,7 +110,14 @@ def raise_for_error(status: int, body: Any, text: str) -> None:
         raise MethodError(code or f"HTTP_{status}", description, status=status)
 
 
+# What a page in place of a JSON answer is called: its markup is no use to whoever reads it.
+HTML_ANSWER = "(an HTML page, not a Bitrix24 answer: the portal or a proxy in front of it)"
+
+
 def _snippet(text: str) -> str:
+    """A body that is not Bitrix24's JSON, as an error's description."""
+    if text.lstrip()[:1] == "<":
+        return HTML_ANSWER
     return " ".join(text.split())[:200]
 
 
